@@ -1,0 +1,92 @@
+"""The frame value and the protocol every frame source follows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or read; the message is meant for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class TruthBox:
+    """A defect the synthetic line placed on purpose, in frame pixels."""
+
+    class_name: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True, slots=True)
+class PartTruth:
+    """A part fully inside the frame, with the defects it carries (empty for a good part)."""
+
+    part_id: int
+    box: tuple[float, float, float, float]
+    defects: tuple[TruthBox, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One captured image; it crosses each thread boundary once and is never mutated.
+
+    ``captured_at`` is ``time.perf_counter()`` at capture, so every later stage can measure its
+    latency from the moment the pixels existed. ``image_path`` names the file a folder source
+    read. ``truth`` is only known for the synthetic line.
+    """
+
+    image: np.ndarray
+    index: int
+    captured_at: float
+    wall_time: float
+    image_path: str | None = None
+    truth: tuple[TruthBox, ...] | None = None
+    parts: tuple[PartTruth, ...] | None = field(default=None, repr=False)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+def make_frame(image: np.ndarray, index: int, **extra: object) -> Frame:
+    """Freeze the pixels and stamp the capture time."""
+    image.setflags(write=False)
+    return Frame(image, index, time.perf_counter(), time.time(), **extra)  # type: ignore[arg-type]
+
+
+StatusCallback = Callable[[str], None]
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """A stream of frames, opened and closed by the thread that reads it.
+
+    ``live`` sources (cameras, streams, a paced synthetic line) produce frames whether or not anyone
+    keeps up, so readers keep only the newest; recorded sources (files, folders) wait for the reader.
+    ``read`` returns ``None`` at the end of a recorded source.
+    """
+
+    name: str
+    live: bool
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame | None: ...
+
+    def cancel(self) -> None:
+        """Wake a ``read`` blocked on pacing or a reconnect; safe to call from any thread."""
+        ...
+
+    def close(self) -> None: ...
