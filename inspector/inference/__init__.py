@@ -1,0 +1,1 @@
+"""Qt-free inference: checkpoint loading, letterboxing, backends and postprocessing."""

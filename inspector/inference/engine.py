@@ -1,0 +1,103 @@
+"""One frame in, detections in frame pixels out, with the time each stage took."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from inspector.inference.backends import CompiledBackend, EagerBackend
+from inspector.inference.model import DetectorModel
+from inspector.inference.postprocess import select_boxes, to_frame_pixels
+from inspector.inference.preprocess import Preprocessor, letterbox_geometry
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    class_id: int
+    class_name: str
+    confidence: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimes:
+    """Milliseconds per stage; on CUDA each stage is synchronised, so the split is real."""
+
+    pre_ms: float
+    infer_ms: float
+    post_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOutput:
+    detections: tuple[Detection, ...]
+    times: StageTimes
+    backend: str
+
+
+class Engine:
+    """Preprocess → backend → postprocess for one model at one fixed input size.
+
+    The backend can be swapped between two calls (on a frame boundary); everything else stays.
+    """
+
+    def __init__(
+        self,
+        model: DetectorModel,
+        imgsz: int = 640,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+    ) -> None:
+        self.model = model
+        self.imgsz = imgsz
+        self.conf = conf
+        self.iou = iou
+        self.max_det = max_det
+        self.preprocess = Preprocessor(imgsz, model.stride, model.device, model.dtype)
+        self.backend: EagerBackend | CompiledBackend = EagerBackend(model.network)
+
+    def example_input(self, frame_height: int, frame_width: int) -> torch.Tensor:
+        """An input of the shape frames of this size get, for warm-up and compilation."""
+        h, w = letterbox_geometry(frame_height, frame_width, self.imgsz, self.model.stride).input
+        return torch.rand((1, 3, h, w), device=self.model.device).to(self.model.dtype)
+
+    def use(self, backend: EagerBackend | CompiledBackend) -> None:
+        self.backend = backend
+
+    def detect(self, image: np.ndarray) -> EngineOutput:
+        sync = _synchronizer(self.model.device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x, box = self.preprocess(image)
+            sync()
+            t1 = time.perf_counter()
+            raw = self.backend(x)
+            sync()
+            t2 = time.perf_counter()
+            dets = select_boxes(raw[0], self.conf, self.iou, self.max_det, self.model.end2end)
+            dets = to_frame_pixels(dets, box).cpu().numpy()
+        t3 = time.perf_counter()
+        names = self.model.names
+        detections = tuple(
+            Detection(int(c), names.get(int(c), str(int(c))), float(s), *map(float, xyxy))
+            for *xyxy, s, c in dets.tolist()
+        )
+        times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        return EngineOutput(detections, times, self.backend.label)
+
+
+def _synchronizer(device: torch.device):
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None

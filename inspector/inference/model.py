@@ -1,0 +1,96 @@
+"""Loading an ultralytics detect model, by its own loader, into a plain inference module."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # never probe the network from a line PC
+
+
+class ModelLoadError(ValueError):
+    """The weights could not be turned into a detect model; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorModel:
+    """A fused, eval-mode detect network and what the rest of the engine needs to know about it."""
+
+    network: nn.Module
+    names: dict[int, str]
+    stride: int
+    end2end: bool
+    path: str
+    sha256: str | None
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_detector(
+    weights: str | Path,
+    device: torch.device,
+    half: bool | None = None,
+    end2end: bool | None = None,
+) -> DetectorModel:
+    """Load a ``.pt`` checkpoint or a model ``.yaml`` through ultralytics.
+
+    fp16 is used on CUDA unless ``half`` says otherwise; the CPU always runs fp32. ``end2end``
+    picks the NMS-free one-to-one head of models that have one (YOLO26); by default it follows the
+    model's own YAML.
+    """
+    path = Path(weights)
+    suffix = path.suffix.lower()
+    if suffix not in {".pt", ".yaml", ".yml"}:
+        raise ModelLoadError(f"{path}: expected an ultralytics .pt checkpoint or a model .yaml")
+    if suffix == ".pt" and not path.is_file():
+        raise ModelLoadError(f"{path}: model file not found")
+    from ultralytics import YOLO  # heavy import, kept off the CLI's start-up path
+
+    try:
+        yolo = YOLO(str(path), task=None, verbose=False)
+    except Exception as exc:  # ultralytics raises many types for a bad file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{path}: not a loadable ultralytics model ({reason})") from exc
+    if yolo.task != "detect":
+        raise ModelLoadError(f"{path}: a {yolo.task} model, but inspector needs a detect model")
+    network = yolo.model
+    if not isinstance(network, nn.Module):
+        raise ModelLoadError(f"{path}: the checkpoint holds no network")
+    head = network.model[-1]
+    if getattr(head, "one2one_cv2", None) is not None:
+        wanted = bool(network.yaml.get("end2end", False)) if end2end is None else end2end
+        head.end2end = wanted
+    use_half = device.type == "cuda" if half is None else half and device.type == "cuda"
+    dtype = torch.float16 if use_half else torch.float32
+    network = network.fuse(verbose=False) if hasattr(network, "fuse") else network
+    network = network.to(device=device, dtype=dtype).eval()
+    for p in network.parameters():
+        p.requires_grad_(False)
+    names = {int(k): str(v) for k, v in dict(network.names).items()}
+    return DetectorModel(
+        network=network,
+        names=names,
+        stride=int(max(network.stride.tolist())),
+        end2end=bool(getattr(head, "end2end", False)),
+        path=str(path),
+        sha256=file_sha256(path) if path.is_file() else None,
+        device=device,
+        dtype=dtype,
+    )

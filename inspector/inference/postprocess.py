@@ -1,0 +1,46 @@
+"""Raw head output → boxes in frame pixels: torchvision NMS, or the NMS-free YOLO26 head."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+
+from inspector.inference.preprocess import Letterbox
+
+
+def select_boxes(
+    raw: torch.Tensor,
+    conf: float,
+    iou: float,
+    max_det: int,
+    end2end: bool,
+    max_candidates: int = 30000,
+) -> torch.Tensor:
+    """One image's detections as (N, 6) ``x1 y1 x2 y2 score class`` in model-input pixels.
+
+    ``raw`` is the head's output for one image: (4 + nc, anchors) xywh + class scores, or for an
+    end-to-end head (max_det, 6) already in the result layout.
+    """
+    if end2end:
+        keep = raw[:, 4] > conf
+        return raw[keep][:max_det].float()
+    pred = raw.transpose(0, 1)  # (anchors, 4 + nc)
+    scores, classes = pred[:, 4:].max(dim=1)
+    keep = scores > conf
+    if not bool(keep.any()):
+        return raw.new_zeros((0, 6), dtype=torch.float32)
+    xywh, scores, classes = pred[keep, :4].float(), scores[keep].float(), classes[keep]
+    if scores.numel() > max_candidates:
+        top = scores.topk(max_candidates).indices
+        xywh, scores, classes = xywh[top], scores[top], classes[top]
+    xyxy = torchvision.ops.box_convert(xywh, "cxcywh", "xyxy")
+    kept = torchvision.ops.batched_nms(xyxy, scores, classes, iou)[:max_det]
+    return torch.cat([xyxy[kept], scores[kept, None], classes[kept, None].float()], dim=1)
+
+
+def to_frame_pixels(dets: torch.Tensor, box: Letterbox) -> torch.Tensor:
+    """Undo the letterbox and clip to the frame."""
+    out = dets.clone()
+    out[:, [0, 2]] = ((out[:, [0, 2]] - box.left) / box.scale).clamp_(0, box.frame_width)
+    out[:, [1, 3]] = ((out[:, [1, 3]] - box.top) / box.scale).clamp_(0, box.frame_height)
+    return out

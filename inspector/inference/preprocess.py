@@ -1,0 +1,99 @@
+"""Letterboxing a BGR frame into the model's input, with torch on the model's device.
+
+The long side is scaled to ``imgsz`` and the short side padded only up to the next multiple of
+the model's stride, as ultralytics' own predict does: a 1280x720 camera at 416 becomes 416x256,
+40% fewer pixels than a 416x416 square. For one camera the shape is fixed, so a compiled model
+never recompiles while it runs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PAD_VALUE = 114  # ultralytics' letterbox grey, so detections match its own predict
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """Where the frame landed inside the model input: boxes are mapped back with it."""
+
+    scale: float
+    left: int
+    top: int
+    frame_width: int
+    frame_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """How a frame of one size maps into the model input."""
+
+    resized: tuple[int, int]  # (h, w) of the frame once scaled
+    input: tuple[int, int]  # (h, w) of the model input
+    letterbox: Letterbox
+
+
+def letterbox_geometry(frame_height: int, frame_width: int, imgsz: int, stride: int) -> Geometry:
+    """Sizes and padding, rounded as ultralytics' ``LetterBox(auto=True)`` rounds them."""
+    scale = min(imgsz / frame_height, imgsz / frame_width)
+    new_w = max(1, round(frame_width * scale))
+    new_h = max(1, round(frame_height * scale))
+    in_w, in_h = math.ceil(new_w / stride) * stride, math.ceil(new_h / stride) * stride
+    left, top = round((in_w - new_w) / 2 - 0.1), round((in_h - new_h) / 2 - 0.1)
+    return Geometry((new_h, new_w), (in_h, in_w), Letterbox(scale, left, top, frame_width, frame_height))
+
+
+class Preprocessor:
+    """BGR uint8 HxWx3 → RGB (1, 3, H, W) in the model's dtype on its device.
+
+    On CUDA the frame goes through a pinned staging buffer and is resized on the GPU; on the CPU
+    it is resized while still uint8, which is several times cheaper than resizing floats.
+    """
+
+    def __init__(self, imgsz: int, stride: int, device: torch.device, dtype: torch.dtype) -> None:
+        if imgsz < stride or imgsz % stride:
+            raise ValueError(f"input size must be a multiple of the model's stride {stride}, got {imgsz}")
+        self.imgsz = imgsz
+        self.stride = stride
+        self.device = device
+        self.dtype = dtype
+        self._pinned: torch.Tensor | None = None
+
+    def __call__(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}")
+        h, w = image.shape[:2]
+        geo = letterbox_geometry(h, w, self.imgsz, self.stride)
+        (new_h, new_w), (in_h, in_w), box = geo.resized, geo.input, geo.letterbox
+        x = self._to_device(image)  # (1, 3, h, w) uint8 BGR, channels-last view
+        x = x.flip(1)  # BGR → RGB
+        if self.device.type == "cpu":
+            if (new_h, new_w) != (h, w):
+                x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+            x = x.to(self.dtype)
+        else:
+            x = x.to(self.dtype)
+            if (new_h, new_w) != (h, w):
+                x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+        pad = (box.left, in_w - new_w - box.left, box.top, in_h - new_h - box.top)
+        x = F.pad(x, pad, value=float(PAD_VALUE))
+        x = x.mul_(1.0 / 255.0).contiguous()
+        return x, box
+
+    def _to_device(self, image: np.ndarray) -> torch.Tensor:
+        with warnings.catch_warnings():
+            # frames are frozen on purpose; the tensor made from one is only ever read
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            host = torch.from_numpy(np.ascontiguousarray(image))
+        if self.device.type == "cuda":
+            if self._pinned is None or self._pinned.shape != host.shape:
+                self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)
+            self._pinned.copy_(host)
+            host = self._pinned.to(self.device, non_blocking=True)
+        return host.permute(2, 0, 1).unsqueeze(0)

@@ -1,0 +1,41 @@
+import torch
+
+from inspector.inference.postprocess import select_boxes, to_frame_pixels
+from inspector.inference.preprocess import Letterbox
+
+
+def _raw(boxes_xywh, scores):
+    """Head output layout: (4 + nc, anchors)."""
+    return torch.cat([torch.tensor(boxes_xywh).T, torch.tensor(scores).T], dim=0).float()
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_per_class():
+    raw = _raw(
+        [[50, 50, 20, 20], [51, 50, 20, 20], [51, 50, 20, 20], [200, 200, 10, 10]],
+        [[0.9, 0.0], [0.8, 0.0], [0.0, 0.7], [0.1, 0.0]],
+    )
+    dets = select_boxes(raw, conf=0.25, iou=0.5, max_det=300, end2end=False)
+    assert dets.shape == (2, 6)
+    assert dets[:, 5].tolist() == [0.0, 1.0]  # the 0.8 duplicate is gone, the other class stays
+    assert dets[0, :4].tolist() == [40.0, 40.0, 60.0, 60.0]
+
+
+def test_nothing_above_threshold():
+    raw = _raw([[5, 5, 2, 2]], [[0.1]])
+    assert select_boxes(raw, 0.25, 0.7, 300, end2end=False).shape == (0, 6)
+
+
+def test_end_to_end_output_is_only_thresholded():
+    raw = torch.tensor(
+        [[1, 2, 3, 4, 0.9, 2], [1, 2, 3, 4, 0.2, 1], [5, 6, 7, 8, 0.5, 0]], dtype=torch.float32
+    )
+    dets = select_boxes(raw, 0.25, 0.7, 300, end2end=True)
+    assert dets[:, 4].tolist() == [0.8999999761581421, 0.5]
+
+
+def test_boxes_map_back_to_frame_pixels_and_clip():
+    box = Letterbox(scale=0.5, left=0, top=20, frame_width=200, frame_height=100)
+    dets = torch.tensor([[10.0, 30.0, 50.0, 60.0, 0.9, 0.0], [90.0, 10.0, 120.0, 80.0, 0.8, 1.0]])
+    out = to_frame_pixels(dets, box)
+    assert out[0, :4].tolist() == [20.0, 20.0, 100.0, 80.0]
+    assert out[1, :4].tolist() == [180.0, 0.0, 200.0, 100.0]
