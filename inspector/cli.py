@@ -1,0 +1,267 @@
+"""The ``inspector`` command: the desktop station, the headless line, history and tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from inspector.capture.base import SourceError
+from inspector.capture.spec import SOURCE_HELP
+from inspector.inspection.rules import parse_roi
+from inspector.paths import demo_model_path
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+
+
+class UsageError(ValueError):
+    """Bad input the operator can fix; printed as one line."""
+
+
+def _default_db() -> Path:
+    from inspector.storage.database import default_database_path
+
+    return default_database_path()
+
+
+def _parse_time(text: str) -> datetime:
+    """ISO 8601 (local time when no zone is given) or an age such as ``30m``, ``2h``, ``7d``;
+    returned as naive UTC, as the log stores times."""
+    age = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if age:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[age.group(2)]
+        return (datetime.now(UTC) - timedelta(**{unit: float(age.group(1))})).replace(tzinfo=None)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise UsageError(f"time {text!r}: use ISO 8601 (2026-11-23T08:00) or an age (30m, 2h, 7d)") from exc
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # the operator's local time
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inspector",
+        description="Inspection station: live YOLO defect detection with a SQLite defect log.",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the line (with --headless: without a window)")
+    run.add_argument("--headless", action="store_true", help="no window; print a summary at the end")
+    run.add_argument("--source", default="synthetic", help=SOURCE_HELP)
+    run.add_argument(
+        "--weights",
+        default=None,
+        help="ultralytics detect .pt or model .yaml (default: the shipped demo model)",
+    )
+    run.add_argument("--backend", default="eager", help="eager or compiled")
+    run.add_argument("--mode", default="default", help="torch.compile mode for --backend compiled")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--imgsz", type=int, default=None, help="model input size (default: as trained)")
+    run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
+    run.add_argument("--seed", type=int, default=0, help="seed of the synthetic line")
+    run.add_argument("--conf", type=float, default=0.25, help="minimum confidence of a defect")
+    run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")
+    run.add_argument("--roi", default=None, help="region of interest x1,y1,x2,y2 in frame pixels")
+    run.add_argument("--loop", action="store_true", help="restart a video or folder at its end")
+    run.add_argument("--no-images", action="store_true", help="log defects without saving images")
+    run.add_argument("--db", type=Path, default=None, help="defect database (default: user data dir)")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument(
+        "--detections-out",
+        type=Path,
+        default=None,
+        help="write one JSON line of detections per frame to this file",
+    )
+
+    hist = sub.add_parser("history", help="list or export logged defects")
+    hist.add_argument("--db", type=Path, default=None)
+    hist.add_argument("--class", dest="class_name", default=None)
+    hist.add_argument("--since", default=None, help="ISO 8601 time or an age (30m, 2h, 7d)")
+    hist.add_argument("--until", default=None, help="ISO 8601 time or an age")
+    hist.add_argument("--min-conf", type=float, default=None)
+    hist.add_argument("--run", type=int, default=None)
+    hist.add_argument("--limit", type=int, default=50, help="rows to list (newest first)")
+    hist.add_argument("--csv", type=Path, default=None, help="export all matching rows to this file")
+
+    synth = sub.add_parser("synth", help="write synthetic frames as a YOLO dataset")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--frames", type=int, default=200)
+    synth.add_argument("--stride", type=int, default=5, help="take every Nth frame of the line")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--workers", type=int, default=1, help="processes that render frames")
+
+    evaluate = sub.add_parser(
+        "evaluate", help="score a --detections-out file of a synthetic run against the line's truth"
+    )
+    evaluate.add_argument("--detections", type=Path, required=True, help="the run's --detections-out file")
+    evaluate.add_argument("--source", default="synthetic", help="the synthetic source the run used")
+    evaluate.add_argument("--seed", type=int, default=0, help="the run's --seed")
+    evaluate.add_argument("--iou", type=float, default=0.5, help="IoU a detection needs to count")
+
+    train = sub.add_parser("train-demo", help="train the demo model on the synthetic line (GPU advised)")
+    train.add_argument("--out", type=Path, required=True, help="folder for data, runs and the checkpoint")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--model", default="yolov8n.yaml", help="ultralytics model YAML to train")
+    train.add_argument("--imgsz", type=int, default=416)
+    train.add_argument("--epochs", type=int, default=60)
+    train.add_argument("--batch", type=int, default=64)
+    train.add_argument("--train-frames", type=int, default=2400)
+    train.add_argument("--device", default="0", help="ultralytics device: 0, cpu, ...")
+    train.add_argument("--workers", type=int, default=8)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.headless:
+        raise UsageError("the desktop window is not available in this build yet; use --headless")
+    from inspector.headless import RunOptions, format_summary, run_headless
+    from inspector.inference.backends import BACKENDS, COMPILE_MODES
+
+    if args.backend not in BACKENDS:
+        raise UsageError(f"unknown backend {args.backend!r}: choose {' or '.join(BACKENDS)}")
+    if args.mode not in COMPILE_MODES:
+        raise UsageError(f"unknown compile mode {args.mode!r}: choose {', '.join(COMPILE_MODES)}")
+    if args.frames is not None and args.frames < 1:
+        raise UsageError("--frames must be at least 1")
+    weights = args.weights or str(demo_model_path())
+    if args.weights is None and not Path(weights).is_file():
+        raise UsageError(f"the demo model {weights} is missing; pass --weights MODEL.pt")
+    opts = RunOptions(
+        source=args.source,
+        weights=weights,
+        backend=args.backend,
+        mode=args.mode,
+        device=args.device,
+        imgsz=args.imgsz,
+        frames=args.frames,
+        seed=args.seed,
+        db=args.db or _default_db(),
+        conf=args.conf,
+        iou=args.iou,
+        classes=frozenset(c.strip() for c in args.classes.split(",")) if args.classes else None,
+        roi=parse_roi(args.roi) if args.roi else None,
+        loop=args.loop,
+        save_images=not args.no_images,
+        detections_out=args.detections_out,
+    )
+    summary = run_headless(opts)
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return EXIT_RUN_FAILED if summary["source_error"] else 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from inspector.storage.database import open_database
+    from inspector.storage.queries import DefectFilter, count_defects, export_csv, query_defects
+
+    db_path = args.db or _default_db()
+    if not db_path.is_file():
+        raise UsageError(f"no defect database at {db_path}")
+    engine = open_database(db_path)
+    flt = DefectFilter(
+        run_id=args.run,
+        class_name=args.class_name,
+        since=_parse_time(args.since) if args.since else None,
+        until=_parse_time(args.until) if args.until else None,
+        min_confidence=args.min_conf,
+    )
+    if args.csv:
+        try:
+            n = export_csv(engine, args.csv, flt)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.csv}: {exc.strerror}") from exc
+        print(f"{n} defects written to {args.csv}")
+        return 0
+    total = count_defects(engine, flt)
+    rows = query_defects(engine, flt, limit=args.limit)
+    print(f"{total} defects match; newest {len(rows)}:")
+    print(f"{'id':>8} {'run':>4} {'time (UTC)':<23} {'frame':>7} {'class':<14} {'conf':>5}  box")
+    for r in rows:
+        print(
+            f"{r.id:>8} {r.run_id:>4} {r.detected_at.isoformat(sep=' ', timespec='milliseconds'):<23} "
+            f"{r.frame_index:>7} {r.class_name:<14} {r.confidence:>5.2f}  "
+            f"{r.x1:.0f},{r.y1:.0f},{r.x2:.0f},{r.y2:.0f}"
+        )
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from inspector.synth_dataset import write_dataset
+
+    if args.frames < 1 or args.stride < 1:
+        raise UsageError("--frames and --stride must be at least 1")
+    data = write_dataset(
+        args.out, seed=args.seed, frames=args.frames, stride=args.stride, workers=max(1, args.workers)
+    )
+    print(f"{args.frames} frames written; dataset description: {data}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from inspector.capture.spec import open_source
+    from inspector.capture.synthetic import SyntheticConveyor
+    from inspector.scoring import score_detections
+
+    line = open_source(args.source, seed=args.seed)
+    if not isinstance(line, SyntheticConveyor):
+        raise UsageError("only runs on the synthetic line have a ground truth to score against")
+    if not args.detections.is_file():
+        raise UsageError(f"no detections file at {args.detections}")
+    print(json.dumps(score_detections(args.detections, line, args.iou).as_dict(), indent=2))
+    return 0
+
+
+def _cmd_train_demo(args: argparse.Namespace) -> int:
+    from inspector.training import TrainConfig, train_demo
+
+    report = train_demo(
+        TrainConfig(
+            out=args.out,
+            seed=args.seed,
+            model=args.model,
+            imgsz=args.imgsz,
+            epochs=args.epochs,
+            batch=args.batch,
+            train_frames=args.train_frames,
+            device=args.device,
+            workers=args.workers,
+        )
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from inspector.inference.devices import DeviceError
+    from inspector.inference.model import ModelLoadError
+    from inspector.storage.database import StorageError
+
+    handlers = {
+        "run": _cmd_run,
+        "history": _cmd_history,
+        "synth": _cmd_synth,
+        "evaluate": _cmd_evaluate,
+        "train-demo": _cmd_train_demo,
+    }
+    try:
+        return handlers[args.command](args)
+    except (UsageError, SourceError, ModelLoadError, DeviceError, StorageError, ValueError) as exc:
+        print(f"inspector: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

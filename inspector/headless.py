@@ -1,0 +1,211 @@
+"""``inspector run --headless``: the whole line without a window, ending in an honest summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from inspector.capture.spec import open_source
+from inspector.inference.backends import CompileError, CompileProgress, make_backend
+from inspector.inference.devices import describe_device, resolve_device
+from inspector.inference.engine import Engine
+from inspector.inference.model import load_detector
+from inspector.inspection.rules import InspectionRules
+from inspector.metrics import LatencyTracker
+from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
+from inspector.storage.database import open_database
+from inspector.storage.queries import DefectFilter, count_defects
+from inspector.storage.writer import DefectWriter, RunInfo
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    source: str = "synthetic"
+    weights: str = ""
+    backend: str = "eager"
+    mode: str = "default"
+    device: str = "auto"
+    imgsz: int | None = None
+    frames: int | None = None
+    seed: int = 0
+    db: Path = Path("defects.sqlite")
+    conf: float = 0.25
+    iou: float = 0.7
+    classes: frozenset[str] | None = None
+    roi: tuple[float, float, float, float] | None = None
+    loop: bool = False
+    save_images: bool = True
+    detections_out: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def model_input_size(network: Any, requested: int | None) -> int:
+    """The size asked for, else the size the checkpoint was trained at, else 640."""
+    if requested:
+        return requested
+    args = getattr(network, "args", None)
+    trained = args.get("imgsz") if isinstance(args, dict) else None
+    return trained if isinstance(trained, int) else 640
+
+
+def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
+    """Run the line and return the summary. Bad input raises the module's own error types
+    (``SourceError``, ``ModelLoadError``, ``DeviceError``, ``StorageError``, ``ValueError``)."""
+    device = resolve_device(opts.device)
+    source = open_source(opts.source, seed=opts.seed, loop=opts.loop, on_status=say)
+    model = load_detector(opts.weights, device)
+    imgsz = model_input_size(model.network, opts.imgsz)
+    rules = InspectionRules(opts.classes, opts.conf, opts.roi)
+    db = open_database(opts.db)
+    engine = Engine(model, imgsz=imgsz, conf=opts.conf, iou=opts.iou)
+
+    writer = DefectWriter(db, Path(opts.db), save_images=opts.save_images, on_error=say).start()
+    settings = {
+        "imgsz": imgsz,
+        "conf": opts.conf,
+        "iou": opts.iou,
+        "mode": opts.mode,
+        "classes": sorted(opts.classes) if opts.classes else None,
+        "roi": opts.roi,
+        **opts.settings,
+    }
+    run_id = writer.begin_run(
+        RunInfo(
+            source.name,
+            model.path,
+            model.sha256,
+            "eager" if opts.backend == "eager" else f"compiled ({opts.mode})",
+            describe_device(device),
+            settings,
+        )
+    )
+    inspector = Inspector(engine, rules, writer, run_id, opts.save_images)
+    latency = LatencyTracker()
+    slot = FrameSlot(keep_latest=source.live)
+    stop = threading.Event()
+    capture = threading.Thread(target=capture_loop, args=(source, slot, stop), name="capture", daemon=True)
+    # line-buffered: each frame's line is on disk as soon as the frame is done
+    detections_file = (
+        opts.detections_out.open("w", encoding="utf-8", buffering=1) if opts.detections_out else None
+    )
+    started = time.perf_counter()
+    capture.start()
+    interrupted = False
+    try:
+        while opts.frames is None or inspector.frames < opts.frames:
+            frame = slot.take(timeout=0.5)
+            if frame is None:
+                if slot.closed:
+                    break
+                continue
+            if inspector.frames == 0 and opts.backend != "eager":
+                _switch_backend(engine, opts, frame.height, frame.width, say)
+            result = inspector.process(frame)
+            _track(latency, result)
+            if detections_file is not None:
+                _write_detections(detections_file, result, source.name)
+    except KeyboardInterrupt:
+        interrupted = True
+        say("interrupted; finishing the run")
+    finally:
+        elapsed = time.perf_counter() - started
+        stop.set()
+        source.cancel()
+        capture.join(timeout=10)
+        if detections_file is not None:
+            detections_file.close()
+        writer.end_run(run_id, inspector.frames)
+        writer.stop()
+    if slot.error:
+        say(slot.error)
+    logged = count_defects(db, DefectFilter(run_id=run_id))
+    db.dispose()
+    return {
+        "run_id": run_id,
+        "frames": inspector.frames,
+        "defects_logged": logged,
+        "defects_detected": inspector.defects_logged,
+        "frames_dropped": slot.dropped,
+        "fps": round(inspector.frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "latency_ms": latency.summary(),
+        "backend": engine.backend.label,
+        "device": describe_device(device),
+        "model": model.path,
+        "imgsz": imgsz,
+        "source": source.name,
+        "database": str(opts.db),
+        "source_error": slot.error,
+        "interrupted": interrupted,
+    }
+
+
+def _switch_backend(engine: Engine, opts: RunOptions, height: int, width: int, say: Say) -> None:
+    """Compile for the source's frame size; on failure say why and stay on eager."""
+    backend = make_backend(opts.backend, engine.model.network, opts.mode)
+    try:
+        backend.prepare(engine.example_input(height, width), _progress_printer(say))
+    except CompileError as exc:
+        say(f"{exc}; continuing on the eager backend")
+        return
+    engine.use(backend)
+
+
+def _track(latency: LatencyTracker, result: InspectionResult) -> None:
+    latency.add("capture", result.wait_ms)
+    latency.add("pre", result.times.pre_ms)
+    latency.add("infer", result.times.infer_ms)
+    latency.add("post", result.times.post_ms)
+    latency.add("total", result.latency_ms)
+
+
+def _write_detections(fh: IO[str], result: InspectionResult, source_name: str) -> None:
+    fh.write(
+        json.dumps(
+            {
+                "frame": result.frame.index,
+                "source": source_name,
+                "image": result.frame.image_path,
+                "detections": [
+                    {
+                        "class": d.class_name,
+                        "confidence": round(d.confidence, 4),
+                        "x1": round(d.x1, 2),
+                        "y1": round(d.y1, 2),
+                        "x2": round(d.x2, 2),
+                        "y2": round(d.y2, 2),
+                    }
+                    for d in result.detections
+                ],
+            }
+        )
+        + "\n"
+    )
+
+
+def _progress_printer(say: Say) -> Callable[[CompileProgress], None]:
+    def report(p: CompileProgress) -> None:
+        say(f"compile: {p.stage} ({p.fraction:.0%}, {p.elapsed_s:.1f} s) {p.detail}".rstrip())
+
+    return report
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [
+        f"run {summary['run_id']}: {summary['frames']} frames from {summary['source']}, "
+        f"{summary['defects_logged']} defects logged to {summary['database']}",
+        f"model {summary['model']} at {summary['imgsz']} px on {summary['device']}, "
+        f"backend {summary['backend']}",
+        f"{summary['fps']:.1f} frames/s, {summary['frames_dropped']} frames dropped",
+        "latency ms      p50      p95      p99",
+    ]
+    for stage, p in summary["latency_ms"].items():
+        lines.append(f"  {stage:<10}{p['p50']:>9.2f}{p['p95']:>9.2f}{p['p99']:>9.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Turning detections into defects and a pass/fail verdict."""

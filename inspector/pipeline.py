@@ -1,0 +1,166 @@
+"""The path of one frame, without Qt: capture thread → newest-frame slot → inspection.
+
+The desktop app's QThreads and the headless command both drive these same pieces.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inspector.capture.base import Frame, FrameSource, SourceError
+from inspector.inference.engine import Detection, Engine, StageTimes
+from inspector.inspection.rules import InspectionRules, Verdict
+from inspector.storage.writer import DefectRecord, DefectWriter, context_crop, utc_now
+
+
+class FrameSlot:
+    """Hands frames from the capture thread to the inference thread.
+
+    For a live source it keeps only the newest frame and counts the ones replaced unseen; for a
+    recorded source the capture thread waits until the last frame was taken, so none is skipped.
+    """
+
+    def __init__(self, keep_latest: bool) -> None:
+        self.keep_latest = keep_latest
+        self.dropped = 0
+        self._frame: Frame | None = None
+        self._closed = False
+        self.error: str | None = None
+        self._cond = threading.Condition()
+
+    def put(self, frame: Frame, stop: threading.Event) -> None:
+        with self._cond:
+            if self.keep_latest:
+                if self._frame is not None:
+                    self.dropped += 1
+            else:
+                while self._frame is not None and not stop.is_set() and not self._closed:
+                    self._cond.wait(0.1)
+            self._frame = frame
+            self._cond.notify_all()
+
+    def take(self, timeout: float | None = None) -> Frame | None:
+        """The next frame, or ``None`` when the source ended (see ``closed``) or on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout):
+                return None
+            frame, self._frame = self._frame, None
+            self._cond.notify_all()
+            return frame
+
+    def close(self, error: str | None = None) -> None:
+        with self._cond:
+            self._closed = True
+            self.error = error
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed and self._frame is None
+
+
+def capture_loop(
+    source: FrameSource,
+    slot: FrameSlot,
+    stop: threading.Event,
+    on_frame: Callable[[Frame], None] | None = None,
+) -> None:
+    """Open, read and close ``source`` in the calling thread until it ends or ``stop`` is set."""
+    error = None
+    try:
+        source.open()
+        try:
+            while not stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    break
+                if on_frame is not None:
+                    on_frame(frame)
+                slot.put(frame, stop)
+        finally:
+            source.close()
+    except SourceError as exc:
+        error = str(exc)
+    except Exception as exc:  # a broken driver must end the run with a message, not hang it
+        error = f"{source.name}: {type(exc).__name__}: {exc}"
+    slot.close(error)
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionResult:
+    """Everything known about one frame once inspected; ``done_at`` is ``perf_counter`` time."""
+
+    frame: Frame
+    detections: tuple[Detection, ...]
+    verdict: Verdict
+    backend: str
+    wait_ms: float
+    times: StageTimes
+    done_at: float
+
+    @property
+    def latency_ms(self) -> float:
+        """Capture to inspected result."""
+        return (self.done_at - self.frame.captured_at) * 1e3
+
+
+class Inspector:
+    """Detect, judge and log one frame at a time, in the calling (inference) thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: InspectionRules,
+        writer: DefectWriter | None = None,
+        run_id: int | None = None,
+        save_images: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.writer = writer
+        self.run_id = run_id
+        self.save_images = save_images
+        self.frames = 0
+        self.defects_logged = 0
+
+    def process(self, frame: Frame) -> InspectionResult:
+        started = time.perf_counter()
+        out = self.engine.detect(frame.image)
+        verdict = self.rules.evaluate(out.detections)
+        if verdict.defects and self.writer is not None and self.run_id is not None:
+            self.writer.log(self._records(frame, verdict.defects, out.backend))
+            self.defects_logged += len(verdict.defects)
+        self.frames += 1
+        return InspectionResult(
+            frame=frame,
+            detections=out.detections,
+            verdict=verdict,
+            backend=out.backend,
+            wait_ms=(started - frame.captured_at) * 1e3,
+            times=out.times,
+            done_at=time.perf_counter(),
+        )
+
+    def _records(self, frame: Frame, defects: tuple[Detection, ...], backend: str) -> list[DefectRecord]:
+        now = utc_now()
+        records = []
+        for d in defects:
+            crop, origin = context_crop(frame.image, d.box) if self.save_images else (None, (0, 0))
+            records.append(
+                DefectRecord(
+                    run_id=self.run_id,  # type: ignore[arg-type]
+                    detected_at=now,
+                    frame_index=frame.index,
+                    class_name=d.class_name,
+                    confidence=d.confidence,
+                    box=d.box,
+                    backend=backend,
+                    image=crop,
+                    image_origin=origin,
+                )
+            )
+        return records

@@ -1,0 +1,124 @@
+"""Reading the defect log back: filtered, sorted, paged, and exported as CSV."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, Select, func, select
+from sqlalchemy.orm import Session
+
+from inspector.storage.models import Defect, Run
+
+SORTABLE = ("detected_at", "run_id", "frame_index", "class_name", "confidence", "id")
+CSV_COLUMNS = (
+    "id",
+    "run_id",
+    "detected_at",
+    "frame_index",
+    "class_name",
+    "confidence",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "backend",
+    "image_path",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DefectFilter:
+    """Each field narrows the rows; ``None`` leaves it open. Times are naive UTC."""
+
+    run_id: int | None = None
+    class_name: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    min_confidence: float | None = None
+
+    def apply(self, stmt: Select) -> Select:
+        if self.run_id is not None:
+            stmt = stmt.where(Defect.run_id == self.run_id)
+        if self.class_name is not None:
+            stmt = stmt.where(Defect.class_name == self.class_name)
+        if self.since is not None:
+            stmt = stmt.where(Defect.detected_at >= self.since)
+        if self.until is not None:
+            stmt = stmt.where(Defect.detected_at <= self.until)
+        if self.min_confidence is not None:
+            stmt = stmt.where(Defect.confidence >= self.min_confidence)
+        return stmt
+
+
+def _ordered(stmt: Select, order_by: str, descending: bool) -> Select:
+    if order_by not in SORTABLE:
+        raise ValueError(f"cannot sort by {order_by!r}: choose one of {', '.join(SORTABLE)}")
+    column = getattr(Defect, order_by)
+    tie = Defect.id.desc() if descending else Defect.id.asc()
+    return stmt.order_by(column.desc() if descending else column.asc(), tie)
+
+
+def count_defects(engine: Engine, flt: DefectFilter = DefectFilter()) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(flt.apply(select(func.count(Defect.id)))) or 0)
+
+
+def query_defects(
+    engine: Engine,
+    flt: DefectFilter = DefectFilter(),
+    order_by: str = "detected_at",
+    descending: bool = True,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Defect]:
+    """One page of defects, detached from the session so any thread may read them."""
+    stmt = _ordered(flt.apply(select(Defect)), order_by, descending).limit(limit).offset(offset)
+    with Session(engine, expire_on_commit=False) as session:
+        rows = list(session.scalars(stmt))
+        session.expunge_all()
+    return rows
+
+
+def class_counts(engine: Engine, flt: DefectFilter = DefectFilter()) -> dict[str, int]:
+    stmt = flt.apply(select(Defect.class_name, func.count(Defect.id))).group_by(Defect.class_name)
+    with Session(engine) as session:
+        return {name: int(n) for name, n in session.execute(stmt)}
+
+
+def list_runs(engine: Engine) -> list[Run]:
+    with Session(engine, expire_on_commit=False) as session:
+        runs = list(session.scalars(select(Run).order_by(Run.id)))
+        session.expunge_all()
+    return runs
+
+
+def export_csv(
+    engine: Engine,
+    path: str | Path,
+    flt: DefectFilter = DefectFilter(),
+    order_by: str = "detected_at",
+    descending: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = 2000,
+) -> int:
+    """Stream the filtered rows to ``path``; ``progress(done, total)`` after each chunk."""
+    total = count_defects(engine, flt)
+    columns = [getattr(Defect, c) for c in CSV_COLUMNS]
+    stmt = _ordered(flt.apply(select(*columns)), order_by, descending)
+    done = 0
+    with Session(engine) as session, Path(path).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for part in session.execute(stmt.execution_options(yield_per=chunk)).partitions():
+            for row in part:
+                values = list(row)
+                values[2] = values[2].isoformat(timespec="milliseconds") + "Z"
+                writer.writerow(values)
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
+    return done

@@ -1,0 +1,169 @@
+import sqlite3
+import threading
+import time
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import event
+
+from inspector.storage.database import StorageError, media_dir, open_database
+from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
+from inspector.storage.writer import DefectRecord, DefectWriter, RunInfo, context_crop, utc_now
+
+INFO = RunInfo("synthetic:seed=0", "/models/demo.pt", "ab" * 32, "eager", "cpu", {"imgsz": 416})
+
+
+def record(run_id, frame, cls="dent", conf=0.9, image=None):
+    return DefectRecord(run_id, utc_now(), frame, cls, conf, (10.0, 20.0, 30.0, 40.0), "eager", image, (5, 6))
+
+
+def test_run_and_defects_round_trip_with_images(db_path):
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path).start()
+    run_id = writer.begin_run(INFO)
+    crop = np.full((50, 60, 3), 200, np.uint8)
+    writer.log([record(run_id, 7, image=crop), record(run_id, 7, "stain", 0.5)])
+    writer.end_run(run_id, frames=12)
+    writer.stop()
+    (run,) = list_runs(engine)
+    assert (run.id, run.frames, run.source, run.settings) == (run_id, 12, INFO.source, {"imgsz": 416})
+    assert run.ended_at is not None and run.ended_at >= run.started_at
+    rows = query_defects(engine, order_by="confidence")
+    assert [(r.class_name, r.frame_index) for r in rows] == [("dent", 7), ("stain", 7)]
+    saved = db_path.parent / rows[0].image_path
+    assert saved.is_file() and saved.parent.parent == media_dir(db_path)
+    assert (rows[0].image_x, rows[0].image_y) == (5, 6)
+    assert rows[1].image_path is None
+
+
+def test_commits_are_batched_and_no_later_than_the_interval(db_path):
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path, flush_interval_s=0.25).start()
+    run_id = writer.begin_run(INFO)
+    commits = []
+    event.listen(engine, "commit", lambda conn: commits.append(time.monotonic()))
+    start = time.monotonic()
+    for frame in range(60):  # 60 frames at ~200 fps
+        writer.log([record(run_id, frame)])
+        time.sleep(0.005)
+    # every defect is visible to a separate reader within the interval (plus scheduling slack)
+    deadline = time.monotonic() + 0.25 + 0.2
+    while count_defects(engine) < 60 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert count_defects(engine) == 60
+    writer.stop()
+    assert 1 <= len(commits) <= 6, "rows must be committed in batches, not one by one"
+    assert commits[0] - start <= 0.25 + 0.1
+
+
+def test_flush_waits_until_everything_is_committed(db_path):
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path, flush_interval_s=10.0).start()
+    run_id = writer.begin_run(INFO)
+    writer.log([record(run_id, i) for i in range(100)])
+    writer.flush()
+    assert count_defects(engine) == 100
+    writer.stop()
+
+
+def test_a_full_database_keeps_rows_in_memory_and_writes_them_later(db_path):
+    """SQLite's own 'database or disk is full' (page limit reached), then space comes back."""
+    engine = open_database(db_path)
+    limit = {"pages": 1_000_000}
+
+    @event.listens_for(engine, "begin")
+    def _limit(conn):
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {limit['pages']}")
+
+    errors: list[str] = []
+    writer = DefectWriter(engine, db_path, flush_interval_s=0.05, on_error=errors.append).start()
+    run_id = writer.begin_run(INFO)
+    pages = sqlite3.connect(db_path).execute("PRAGMA page_count").fetchone()[0]
+    limit["pages"] = pages  # no room for one more page
+    writer.log([record(run_id, i) for i in range(2000)])
+    deadline = time.monotonic() + 5
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert errors and "full" in errors[0] and "kept in memory" in errors[0]
+    assert count_defects(engine) == 0 and writer.pending == 2000
+    limit["pages"] = 1_000_000  # the operator freed space
+    deadline = time.monotonic() + 5
+    while count_defects(engine) < 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    writer.stop()
+    assert count_defects(engine) == 2000
+    assert errors[-1] == "defect log writing again"
+
+
+def test_an_unwritable_image_folder_still_logs_the_defect(db_path):
+    engine = open_database(db_path)
+    media_dir(db_path).write_text("a file where the image folder should be")
+    errors: list[str] = []
+    writer = DefectWriter(engine, db_path, on_error=errors.append).start()
+    run_id = writer.begin_run(INFO)
+    writer.log([record(run_id, 1, image=np.zeros((8, 8, 3), np.uint8))])
+    writer.stop()
+    (row,) = query_defects(engine)
+    assert row.image_path is None
+    assert any("image not saved" in e for e in errors)
+
+
+def test_unusable_database_paths(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="cannot create the folder"):
+        open_database(blocker / "sub" / "defects.sqlite")
+    with pytest.raises(StorageError, match="is a folder"):
+        open_database(tmp_path)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database" * 1000)
+    with pytest.raises(StorageError, match="cannot use database"):
+        open_database(garbage)
+
+
+def test_a_newer_schema_is_refused(db_path):
+    open_database(db_path).dispose()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StorageError, match="newer than this inspector"):
+        open_database(db_path)
+
+
+def test_wal_lets_a_reader_read_while_the_writer_holds_a_transaction(db_path):
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path).start()
+    run_id = writer.begin_run(INFO)
+    writer.log([record(run_id, 1)])
+    writer.flush()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('lock', 'held')")
+        result = []
+        reader = threading.Thread(target=lambda: result.append(count_defects(engine)))
+        reader.start()
+        reader.join(2)
+        assert result == [1], "a reader must not wait for an open write transaction"
+        conn.rollback()
+    writer.stop()
+
+
+def test_context_crop_stays_in_the_frame():
+    image = np.zeros((100, 200, 3), np.uint8)
+    crop, (x, y) = context_crop(image, (180.0, 90.0, 200.0, 100.0), min_side=40)
+    assert (x, y) == (170, 75) and crop.shape == (25, 30, 3)
+    crop, (x, y) = context_crop(image, (50.0, 40.0, 60.0, 50.0), min_side=40)
+    assert crop.shape[:2] == (41, 41)
+
+
+def test_filter_by_time(db_path):
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path).start()
+    run_id = writer.begin_run(INFO)
+    writer.log([record(run_id, 1)])
+    writer.stop()
+    now = utc_now()
+    assert count_defects(engine, DefectFilter(since=now - timedelta(minutes=1))) == 1
+    assert count_defects(engine, DefectFilter(since=now + timedelta(minutes=1))) == 0
+    assert count_defects(engine, DefectFilter(until=now - timedelta(minutes=1))) == 0

@@ -1,0 +1,134 @@
+"""The command line, run as an operator runs it: a real process, real files, real exit codes."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from inspector.cli import main
+from inspector.paths import demo_model_path
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
+    db = tmp_path / "log.sqlite"
+    out = tmp_path / "dets.jsonl"
+    proc = run_cli(
+        "run",
+        "--headless",
+        "--frames",
+        "40",
+        "--source",
+        "synthetic:fps=0",
+        "--seed",
+        "3",
+        "--db",
+        str(db),
+        "--json",
+        "--detections-out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["frames"] == 40 and summary["backend"] == "eager"
+    with sqlite3.connect(db) as conn:
+        in_db = conn.execute(
+            "SELECT COUNT(*) FROM defects WHERE run_id = ?", (summary["run_id"],)
+        ).fetchone()[0]
+        frames = conn.execute("SELECT frames FROM runs WHERE id = ?", (summary["run_id"],)).fetchone()[0]
+    assert summary["defects_logged"] == summary["defects_detected"] == in_db > 0
+    assert frames == 40
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(40))
+    assert sum(len(line["detections"]) for line in lines) == in_db  # every detection is a defect by default
+    for stage in ("capture", "pre", "infer", "post", "total"):
+        p = summary["latency_ms"][stage]
+        assert 0 <= p["p50"] <= p["p95"] <= p["p99"]
+
+
+def test_history_lists_and_exports(tmp_path, capsys):
+    db = tmp_path / "log.sqlite"
+    assert (
+        run_cli(
+            "run", "--headless", "--frames", "10", "--source", "synthetic:fps=0", "--db", str(db)
+        ).returncode
+        == 0
+    )
+    assert main(["history", "--db", str(db), "--class", "dent", "--since", "1h"]) == 0
+    listed = capsys.readouterr().out
+    assert "defects match" in listed
+    csv_path = tmp_path / "out.csv"
+    assert main(["history", "--db", str(db), "--min-conf", "0.5", "--csv", str(csv_path)]) == 0
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("id,run_id,detected_at")
+    assert f"{len(rows) - 1} defects written" in capsys.readouterr().out
+
+
+def test_synth_writes_a_yolo_dataset(tmp_path):
+    assert main(["synth", "--seed", "4", "--frames", "6", "--out", str(tmp_path / "ds")]) == 0
+    images = sorted((tmp_path / "ds" / "images").glob("*.jpg"))
+    labels = sorted((tmp_path / "ds" / "labels").glob("*.txt"))
+    assert len(images) == len(labels) == 6
+    for label in labels:
+        for row in label.read_text().splitlines():
+            cls, *xywh = row.split()
+            assert int(cls) in range(4) and all(0 <= float(v) <= 1 for v in xywh)
+    assert "names:" in (tmp_path / "ds" / "data.yaml").read_text()
+
+
+def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(demo_model_path().read_bytes()[:4096])
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    cases = [
+        (["--weights", str(tmp_path / "absent.pt")], "model file not found"),
+        (["--weights", str(corrupt)], "not a loadable ultralytics model"),
+        (["--weights", "yolov8n-cls.yaml"], "needs a detect model"),
+        (["--source", str(tmp_path / "absent.mp4")], "video file not found"),
+        (["--source", "nonsense"], "unknown source"),
+        (["--db", str(blocker / "x.sqlite")], "cannot create the folder"),
+        (["--backend", "tensorrt"], "unknown backend"),
+        (["--mode", "turbo"], "unknown compile mode"),
+        (["--device", "tpu"], "unknown device"),
+        (["--roi", "1,2"], "four numbers"),
+        (["--frames", "0"], "--frames"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda:0"], "no CUDA GPU"))
+    return cases
+
+
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys):
+    for extra, message in _bad(tmp_path):
+        code = main(["run", "--headless", "--frames", "2", "--db", str(tmp_path / "ok.sqlite"), *extra])
+        err = capsys.readouterr().err
+        assert code == 2, (extra, err)
+        assert message in err, (extra, err)
+        assert err.startswith("inspector: error:")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--headless", "--weights", "missing.pt"], "model file not found"),
+        (["run", "--headless", "--source", "96", "--frames", "3"], "cannot open camera 96"),
+        (["history", "--db", "/nonexistent/log.sqlite"], "no defect database"),
+    ],
+)
+def test_no_traceback_reaches_the_operator(tmp_path, args, message):
+    proc = run_cli(*args, "--db", str(tmp_path / "x.sqlite")) if args[0] == "run" else run_cli(*args)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
