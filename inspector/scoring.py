@@ -1,0 +1,30 @@
+"""``inspector evaluate``: score a ``--detections-out`` file against the synthetic line's truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inspector.capture.synthetic import SyntheticConveyor
+from inspector.evaluation import Score
+
+
+def score_detections(path: Path, line: SyntheticConveyor, min_iou: float = 0.5) -> Score:
+    """Re-render each frame the file names (the line is a pure function of seed and index) and
+    compare its detections with the defects the line placed there."""
+    score = Score()
+    with path.open(encoding="utf-8") as fh:
+        for text in fh:
+            row = json.loads(text)
+            frame = line.render(int(row["frame"]))
+            found = [(d["class"], (d["x1"], d["y1"], d["x2"], d["y2"])) for d in row["detections"]]
+            truth = [(t.class_name, (t.x1, t.y1, t.x2, t.y2)) for t in frame.truth or ()]
+            score.add(truth, found, min_iou)
+            for part in frame.parts or ():
+                if part.defects:
+                    continue
+                score.clean_parts += 1
+                x1, y1, x2, y2 = part.box
+                if any(x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2 for _, b in found):
+                    score.clean_parts_flagged += 1
+    return score
