@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 Box = tuple[float, float, float, float]
 Labelled = tuple[str, Box]
+IGNORE_IOU = 0.3  # a detection this close to a truncated defect is about that defect
 
 
 def iou(a: Box, b: Box) -> float:
@@ -71,7 +72,16 @@ class Score:
         real = self.true_positives + self.false_negatives
         return self.true_positives / real if real else 1.0
 
-    def add(self, truth: Sequence[Labelled], found: Sequence[Labelled], min_iou: float) -> None:
+    def add(
+        self,
+        truth: Sequence[Labelled],
+        found: Sequence[Labelled],
+        min_iou: float,
+        ignore: Sequence[Box] = (),
+    ) -> None:
+        """Score one frame; detections on an ``ignore`` region (a defect mostly out of view)
+        count neither way."""
+        found = [f for f in found if not any(iou(f[1], box) >= IGNORE_IOU for box in ignore)]
         m = match(truth, found, min_iou)
         self.true_positives += len(m.pairs)
         self.false_positives += m.extra

@@ -19,7 +19,8 @@ def score_detections(path: Path, line: SyntheticConveyor, min_iou: float = 0.5) 
             frame = line.render(int(row["frame"]))
             found = [(d["class"], (d["x1"], d["y1"], d["x2"], d["y2"])) for d in row["detections"]]
             truth = [(t.class_name, (t.x1, t.y1, t.x2, t.y2)) for t in frame.truth or ()]
-            score.add(truth, found, min_iou)
+            ignore = [(t.x1, t.y1, t.x2, t.y2) for t in frame.truncated or ()]
+            score.add(truth, found, min_iou, ignore)
             for part in frame.parts or ():
                 if part.defects:
                     continue

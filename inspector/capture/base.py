@@ -40,7 +40,9 @@ class Frame:
 
     ``captured_at`` is ``time.perf_counter()`` at capture, so every later stage can measure its
     latency from the moment the pixels existed. ``image_path`` names the file a folder source
-    read. ``truth`` is only known for the synthetic line.
+    read. ``truth`` is only known for the synthetic line: the defects at least half in view;
+    ``truncated`` holds the slivers of those cut off by the frame edge, which neither a label nor
+    a score should count.
     """
 
     image: np.ndarray
@@ -49,6 +51,7 @@ class Frame:
     wall_time: float
     image_path: str | None = None
     truth: tuple[TruthBox, ...] | None = None
+    truncated: tuple[TruthBox, ...] | None = field(default=None, repr=False)
     parts: tuple[PartTruth, ...] | None = field(default=None, repr=False)
 
     @property

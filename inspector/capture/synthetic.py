@@ -126,6 +126,7 @@ class SyntheticConveyor:
         belt_x = (-offset) % _BELT_PERIOD
         image = self._belt[:, belt_x : belt_x + w].copy()
         truth: list[TruthBox] = []
+        truncated: list[TruthBox] = []
         parts: list[PartTruth] = []
         for part_id in self._visible_parts(offset):
             plan = self._plans[part_id]
@@ -134,8 +135,9 @@ class SyntheticConveyor:
             self._composite(image, sprite, x, plan.y)
             for class_name, (bx1, by1, bx2, by2) in sprite.defects:
                 box = _clip_box((bx1 + x, by1 + plan.y, bx2 + x, by2 + plan.y), w, h)
-                if box is not None and _area(box) >= _MIN_VISIBLE * (bx2 - bx1) * (by2 - by1):
-                    truth.append(TruthBox(class_name, *box))
+                if box is not None:
+                    whole = _area(box) >= _MIN_VISIBLE * (bx2 - bx1) * (by2 - by1)
+                    (truth if whole else truncated).append(TruthBox(class_name, *box))
             if x >= 0 and x + plan.width <= w:
                 parts.append(
                     PartTruth(
@@ -148,7 +150,7 @@ class SyntheticConveyor:
                     )
                 )
         image = self._camera(image, index)
-        return make_frame(image, index, truth=tuple(truth), parts=tuple(parts))
+        return make_frame(image, index, truth=tuple(truth), truncated=tuple(truncated), parts=tuple(parts))
 
     def _camera(self, image: np.ndarray, index: int) -> np.ndarray:
         """Lighting drift, vignetting, occasional motion blur and sensor noise."""
@@ -382,7 +384,7 @@ def _add_defect(rng, rgb, alpha, holes, surface, kind, k, existing) -> _Defect |
     for _ in range(20):
         j = int(rng.integers(0, len(xs)))
         cx, cy = int(xs[j]), int(ys[j])
-        if all(math.hypot(d.centre[0] - cx, d.centre[1] - cy) > 60 * k for d in existing):
+        if all(math.hypot(d.centre[0] - cx, d.centre[1] - cy) > 85 * k for d in existing):
             break
     else:
         return None
