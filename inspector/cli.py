@@ -65,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--imgsz", type=int, default=None, help="model input size (default: as trained)")
     run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--seed", type=int, default=0, help="seed of the synthetic line")
-    run.add_argument("--conf", type=float, default=0.25, help="minimum confidence of a defect")
-    run.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold")
+    run.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a defect")
+    run.add_argument(
+        "--iou", type=float, default=0.5, help="NMS IoU: overlapping boxes of a class above it merge"
+    )
     run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")
     run.add_argument("--roi", default=None, help="region of interest x1,y1,x2,y2 in frame pixels")
     run.add_argument("--loop", action="store_true", help="restart a video or folder at its end")
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--imgsz", type=int, default=416)
     train.add_argument("--epochs", type=int, default=60)
     train.add_argument("--batch", type=int, default=64)
-    train.add_argument("--train-frames", type=int, default=2400)
+    train.add_argument("--train-frames", type=int, default=3000)
+    train.add_argument("--stride", type=int, default=20, help="line frames between dataset frames")
     train.add_argument("--device", default="0", help="ultralytics device: 0, cpu, ...")
     train.add_argument("--workers", type=int, default=8)
     return parser
@@ -229,6 +232,7 @@ def _cmd_train_demo(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             batch=args.batch,
             train_frames=args.train_frames,
+            stride=args.stride,
             device=args.device,
             workers=args.workers,
         )
