@@ -97,6 +97,8 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
         opts.detections_out.open("w", encoding="utf-8", buffering=1) if opts.detections_out else None
     )
     started = time.perf_counter()
+    compile_s = 0.0
+    timed_frames = 0
     capture.start()
     interrupted = False
     try:
@@ -107,9 +109,12 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
                     break
                 continue
             if inspector.frames == 0 and opts.backend != "eager":
-                _switch_backend(engine, opts, frame.height, frame.width, say)
+                compile_s = _switch_backend(engine, opts, frame.height, frame.width, say)
+                started = time.perf_counter()  # rates and latencies describe the line, not the compile
             result = inspector.process(frame)
-            _track(latency, result)
+            if frame.captured_at >= started:
+                _track(latency, result)
+                timed_frames += 1
             if detections_file is not None:
                 _write_detections(detections_file, result, source.name)
     except KeyboardInterrupt:
@@ -134,7 +139,8 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
         "defects_logged": logged,
         "defects_detected": inspector.defects_logged,
         "frames_dropped": slot.dropped,
-        "fps": round(inspector.frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "fps": round(timed_frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "compile_s": round(compile_s, 2),
         "latency_ms": latency.summary(),
         "backend": engine.backend.label,
         "device": describe_device(device),
@@ -147,15 +153,18 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
     }
 
 
-def _switch_backend(engine: Engine, opts: RunOptions, height: int, width: int, say: Say) -> None:
-    """Compile for the source's frame size; on failure say why and stay on eager."""
+def _switch_backend(engine: Engine, opts: RunOptions, height: int, width: int, say: Say) -> float:
+    """Compile for the source's frame size; on failure say why and stay on eager. Returns the
+    seconds it took."""
+    start = time.perf_counter()
     backend = make_backend(opts.backend, engine.model.network, opts.mode)
     try:
         backend.prepare(engine.example_input(height, width), _progress_printer(say))
     except CompileError as exc:
         say(f"{exc}; continuing on the eager backend")
-        return
-    engine.use(backend)
+    else:
+        engine.use(backend)
+    return time.perf_counter() - start
 
 
 def _track(latency: LatencyTracker, result: InspectionResult) -> None:
@@ -203,7 +212,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['defects_logged']} defects logged to {summary['database']}",
         f"model {summary['model']} at {summary['imgsz']} px on {summary['device']}, "
         f"backend {summary['backend']}",
-        f"{summary['fps']:.1f} frames/s, {summary['frames_dropped']} frames dropped",
+        f"{summary['fps']:.1f} frames/s, {summary['frames_dropped']} frames dropped"
+        + (f", {summary['compile_s']:.1f} s spent compiling" if summary["compile_s"] else ""),
         "latency ms      p50      p95      p99",
     ]
     for stage, p in summary["latency_ms"].items():

@@ -132,3 +132,36 @@ def test_no_traceback_reaches_the_operator(tmp_path, args, message):
     assert proc.returncode != 0
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_failing_compile_falls_back_to_eager_and_says_why(tmp_path):
+    # No working C++ compiler and a cold cache: Inductor cannot build the CPU kernels.
+    env_extra = {"CXX": "/bin/false", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "run",
+            "--headless",
+            "--frames",
+            "3",
+            "--source",
+            "synthetic:fps=0",
+            "--backend",
+            "compiled",
+            "--imgsz",
+            "128",
+            "--db",
+            str(tmp_path / "x.sqlite"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env_extra},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "torch.compile failed" in proc.stderr and "continuing on the eager backend" in proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["backend"] == "eager" and summary["frames"] == 3
