@@ -1,3 +1,5 @@
+import functools
+import http.server
 import threading
 from pathlib import Path
 
@@ -111,3 +113,32 @@ def test_cancel_ends_a_reconnect_wait(synthetic_video):
     threading.Timer(0.2, cam.cancel).start()
     assert cam.read() is None
     cam.close()
+
+
+@pytest.fixture
+def http_video(synthetic_video):
+    """The synthetic video served over HTTP on this machine's loopback, as a network camera would."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(synthetic_video.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{synthetic_video.name}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_stream_is_read_through_opencv(http_video):
+    source = open_source(http_video)
+    assert isinstance(source, CameraSource) and source.live
+    stream = CameraSource(http_video, reconnect_attempts=0)
+    stream.open()
+    frames = [stream.read() for _ in range(24)]
+    assert [f.index for f in frames] == list(range(24)) and frames[0].image.shape == (360, 640, 3)
+    with pytest.raises(SourceError, match="lost"):  # the stream ended and may not reconnect
+        stream.read()
+    stream.close()
+
+
+def test_unreachable_stream_is_a_clear_error():
+    with pytest.raises(SourceError, match=r"cannot open stream rtsp://127\.0\.0\.1:9/line"):
+        open_source("rtsp://127.0.0.1:9/line").open()
