@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -178,15 +178,7 @@ class DefectWriter:
             future.set_exception(exc)
 
     def _insert_run(self, session: Session, info: RunInfo) -> int:
-        run = Run(
-            started_at=utc_now(),
-            source=info.source,
-            model_path=info.model_path,
-            model_sha256=info.model_sha256,
-            backend=info.backend,
-            device=info.device,
-            settings=info.settings,
-        )
+        run = Run(started_at=utc_now(), **asdict(info))
         session.add(run)
         try:
             session.flush()
