@@ -44,36 +44,44 @@ def _parse_time(text: str) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def _add_line_options(p: argparse.ArgumentParser) -> None:
+    """What the window and the headless run share: the line's source, model and log."""
+    p.add_argument("--source", default="synthetic", help=SOURCE_HELP)
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="ultralytics detect .pt or model .yaml (default: the shipped demo model)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--imgsz", type=int, default=None, help="model input size (default: as trained)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic line")
+    p.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a defect")
+    p.add_argument(
+        "--iou", type=float, default=0.5, help="NMS IoU: overlapping boxes of a class above it merge"
+    )
+    p.add_argument("--db", type=Path, default=None, help="defect database (default: user data dir)")
+    p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds")
+    p.add_argument("--screenshot", type=Path, default=None, help="window: save a PNG of it before closing")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inspector",
         description="Inspection station: live YOLO defect detection with a SQLite defect log.",
     )
+    _add_line_options(parser)
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run the line (with --headless: without a window)")
     run.add_argument("--headless", action="store_true", help="no window; print a summary at the end")
-    run.add_argument("--source", default="synthetic", help=SOURCE_HELP)
-    run.add_argument(
-        "--weights",
-        default=None,
-        help="ultralytics detect .pt or model .yaml (default: the shipped demo model)",
-    )
+    _add_line_options(run)
     run.add_argument("--backend", default="eager", help="eager or compiled")
     run.add_argument("--mode", default="default", help="torch.compile mode for --backend compiled")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    run.add_argument("--imgsz", type=int, default=None, help="model input size (default: as trained)")
     run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
-    run.add_argument("--seed", type=int, default=0, help="seed of the synthetic line")
-    run.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a defect")
-    run.add_argument(
-        "--iou", type=float, default=0.5, help="NMS IoU: overlapping boxes of a class above it merge"
-    )
     run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")
     run.add_argument("--roi", default=None, help="region of interest x1,y1,x2,y2 in frame pixels")
     run.add_argument("--loop", action="store_true", help="restart a video or folder at its end")
     run.add_argument("--no-images", action="store_true", help="log defects without saving images")
-    run.add_argument("--db", type=Path, default=None, help="defect database (default: user data dir)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument(
         "--detections-out",
@@ -121,9 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _demo_or(weights: str | None) -> str:
+    path = weights or str(demo_model_path())
+    if weights is None and not Path(path).is_file():
+        raise UsageError(f"the demo model {path} is missing; pass --weights MODEL.pt")
+    return path
+
+
+def _cmd_window(args: argparse.Namespace) -> int:
+    from inspector.ui.app import run_app
+    from inspector.ui.station import LineConfig
+
+    config = LineConfig(
+        source=args.source,
+        weights=_demo_or(args.weights),
+        device=args.device,
+        imgsz=args.imgsz,
+        min_confidence=args.conf,
+        iou=args.iou,
+        seed=args.seed,
+    )
+    return run_app(config, args.db or _default_db(), args.exit_after, args.screenshot)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
-        raise UsageError("the desktop window is not available in this build yet; use --headless")
+        return _cmd_window(args)
     from inspector.headless import RunOptions, format_summary, run_headless
     from inspector.inference.backends import BACKENDS, COMPILE_MODES
 
@@ -133,9 +164,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown compile mode {args.mode!r}: choose {', '.join(COMPILE_MODES)}")
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be at least 1")
-    weights = args.weights or str(demo_model_path())
-    if args.weights is None and not Path(weights).is_file():
-        raise UsageError(f"the demo model {weights} is missing; pass --weights MODEL.pt")
+    weights = _demo_or(args.weights)
     opts = RunOptions(
         source=args.source,
         weights=weights,
@@ -244,14 +273,12 @@ def _cmd_train_demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     from inspector.inference.devices import DeviceError
     from inspector.inference.model import ModelLoadError
     from inspector.storage.database import StorageError
 
     handlers = {
+        None: _cmd_window,
         "run": _cmd_run,
         "history": _cmd_history,
         "synth": _cmd_synth,

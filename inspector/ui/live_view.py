@@ -1,0 +1,119 @@
+"""The live picture: the newest frame, scaled to fit, with boxes and a PASS / FAIL verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from inspector.pipeline import InspectionResult
+
+# Colour-blind-safe (Okabe-Ito) colours, one per class id; stable for a given model.
+CLASS_COLOURS = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#0072B2", "#D55E00", "#009E73", "#FFFFFF")
+PASS_COLOUR = QColor("#1B9E4B")
+FAIL_COLOUR = QColor("#D62728")
+
+
+def class_colour(class_id: int) -> QColor:
+    return QColor(CLASS_COLOURS[class_id % len(CLASS_COLOURS)])
+
+
+def frame_to_qimage(image: np.ndarray) -> QImage:
+    """Wrap the BGR frame without copying; the caller keeps ``image`` alive while it is shown."""
+    h, w = image.shape[:2]
+    return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_BGR888)
+
+
+class LiveView(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumSize(480, 300)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._result: InspectionResult | None = None
+        self._image: QImage | None = None
+        self._message = "Line stopped"
+        self.painted = 0  # frames actually painted, for the display rate and for tests
+
+    def show_result(self, result: InspectionResult) -> None:
+        self._result = result
+        self._image = frame_to_qimage(result.frame.image)  # the frame (kept in _result) owns the pixels
+        self._message = ""
+        self.update()
+
+    def show_message(self, message: str) -> None:
+        self._message = message
+        self.update()
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#111418"))
+        if self._result is None or self._image is None:
+            self._draw_centre_text(p, self._message or "Waiting for frames…")
+            p.end()
+            return
+        frame = self._result.frame
+        scale = min(self.width() / frame.width, self.height() / frame.height)
+        w, h = frame.width * scale, frame.height * scale
+        target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.drawImage(target, self._image)
+        self._draw_boxes(p, target, scale)
+        self._draw_verdict(p, target)
+        if self._message:
+            self._draw_centre_text(p, self._message)
+        p.end()
+        self.painted += 1
+
+    def _draw_boxes(self, p: QPainter, target: QRectF, scale: float) -> None:
+        assert self._result is not None
+        defects = {id(d) for d in self._result.verdict.defects}
+        font = QFont(self.font())
+        font.setPointSizeF(max(8.0, 10.0 * min(1.5, scale * 1.4)))
+        font.setBold(True)
+        p.setFont(font)
+        metrics = p.fontMetrics()
+        for d in self._result.detections:
+            colour = class_colour(d.class_id)
+            rect = QRectF(
+                target.x() + d.x1 * scale,
+                target.y() + d.y1 * scale,
+                (d.x2 - d.x1) * scale,
+                (d.y2 - d.y1) * scale,
+            )
+            pen = QPen(colour, 3 if id(d) in defects else 1.5)
+            if id(d) not in defects:
+                pen.setStyle(Qt.PenStyle.DashLine)  # seen, but below the rules' threshold or outside them
+            p.setPen(pen)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(rect)
+            label = f"{d.class_name} {d.confidence:.2f}"
+            tw, th = metrics.horizontalAdvance(label) + 8, metrics.height() + 2
+            y = rect.top() - th if rect.top() - th >= target.top() else rect.bottom()
+            tag = QRectF(rect.left(), y, tw, th)
+            p.fillRect(tag, colour)
+            p.setPen(QColor("#000000"))
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
+
+    def _draw_verdict(self, p: QPainter, target: QRectF) -> None:
+        assert self._result is not None
+        n = len(self._result.verdict.defects)
+        text = "PASS" if n == 0 else f"FAIL · {n} defect{'s' if n > 1 else ''}"
+        font = QFont(self.font())
+        font.setPointSize(22)
+        font.setBold(True)
+        p.setFont(font)
+        w = p.fontMetrics().horizontalAdvance(text) + 36
+        box = QRectF(target.left() + 12, target.top() + 12, w, p.fontMetrics().height() + 14)
+        p.fillRect(box, PASS_COLOUR if n == 0 else FAIL_COLOUR)
+        p.setPen(QColor("#FFFFFF"))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _draw_centre_text(self, p: QPainter, text: str) -> None:
+        font = QFont(self.font())
+        font.setPointSize(16)
+        p.setFont(font)
+        rect = QRectF(self.rect())
+        p.fillRect(QRectF(0, rect.height() / 2 - 30, rect.width(), 60), QColor(0, 0, 0, 170))
+        p.setPen(QColor("#FFFFFF"))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)

@@ -1,0 +1,380 @@
+"""The operator's window: live view on the left, line controls and gauges on the right."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.capture.base import SourceError
+from inspector.inference.backends import COMPILE_MODES, CompileProgress, EagerBackend
+from inspector.inference.devices import DeviceError
+from inspector.inference.model import DetectorModel, ModelLoadError
+from inspector.metrics import RateMeter
+from inspector.storage.database import open_database
+from inspector.storage.writer import DefectWriter
+from inspector.ui.live_view import LiveView, class_colour
+from inspector.ui.station import Line, LineConfig
+from inspector.ui.workers import CompileThread
+
+PLOT_SECONDS = 60.0
+
+
+class _Errors(QObject):
+    """Carries messages from worker threads to the GUI thread."""
+
+    message = Signal(str)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, config: LineConfig, db_path: Path) -> None:
+        super().__init__()
+        self.setWindowTitle("inspector — inspection station")
+        self.config = config
+        self._errors = _Errors()
+        self._errors.message.connect(self.show_error)
+        self.db = open_database(db_path)
+        self.writer = DefectWriter(self.db, db_path, on_error=self._errors.message.emit).start()
+        self._models: dict[tuple[str, str], DetectorModel] = {}
+        self.line: Line | None = None
+        self.compile_thread: CompileThread | None = None
+        self._old_compiles: list[CompileThread] = []
+        self._serial = 0
+        self.display_rate = RateMeter()
+        self._history: deque[tuple[float, float, float]] = deque()  # (t, infer ms, capture→display ms)
+        self._display_latency: deque[float] = deque(maxlen=600)
+
+        self.view = LiveView()
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 6)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "background:#D62728;color:white;font-weight:bold;padding:8px;border-radius:4px;"
+        )
+        self.banner.hide()
+        outer.addWidget(self.banner)
+        body = QHBoxLayout()
+        body.addWidget(self.view, stretch=1)
+        body.addWidget(self._build_side_panel())
+        outer.addLayout(body, stretch=1)
+        self.setCentralWidget(central)
+
+        self._poll = QTimer(self, interval=15, timeout=self._show_newest)
+        self._gauges = QTimer(self, interval=250, timeout=self._update_gauges)
+        self._poll.start()
+        self._gauges.start()
+        self.resize(1500, 860)
+
+    # Layout ----------------------------------------------------------------------------------
+    def _build_side_panel(self) -> QWidget:
+        panel = QWidget()
+        panel.setFixedWidth(380)
+        col = QVBoxLayout(panel)
+        col.setContentsMargins(0, 0, 0, 0)
+
+        line_box = QGroupBox("Line")
+        form = QFormLayout(line_box)
+        self.source_label = QLabel(self.config.source)
+        self.model_label = QLabel(Path(self.config.weights).name)
+        self.start_button = QPushButton("Start")
+        self.start_button.setCheckable(True)
+        self.start_button.toggled.connect(self._on_start_toggled)
+        self.start_button.setMinimumHeight(36)
+        form.addRow("Source", self.source_label)
+        form.addRow("Model", self.model_label)
+        form.addRow(self.start_button)
+        col.addWidget(line_box)
+
+        backend_box = QGroupBox("Inference")
+        grid = QGridLayout(backend_box)
+        self.active_backend = QLabel("—")
+        big = QFont(self.font())
+        big.setPointSize(15)
+        big.setBold(True)
+        self.active_backend.setFont(big)
+        self.eager_radio = QRadioButton("Eager")
+        self.compiled_radio = QRadioButton("Compiled")
+        self.eager_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.eager_radio)
+        group.addButton(self.compiled_radio)
+        self.compiled_radio.toggled.connect(self._on_backend_toggled)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(COMPILE_MODES)
+        self.compile_bar = QProgressBar()
+        self.compile_bar.setRange(0, 100)
+        self.compile_bar.setValue(0)
+        self.compile_bar.setFormat("idle")
+        self.compile_stage = QLabel("")
+        self.cancel_compile = QPushButton("Cancel")
+        self.cancel_compile.setEnabled(False)
+        self.cancel_compile.clicked.connect(self._cancel_compile)
+        grid.addWidget(QLabel("Active"), 0, 0)
+        grid.addWidget(self.active_backend, 0, 1, 1, 2)
+        grid.addWidget(self.eager_radio, 1, 0)
+        grid.addWidget(self.compiled_radio, 1, 1)
+        grid.addWidget(self.mode_combo, 1, 2)
+        grid.addWidget(self.compile_bar, 2, 0, 1, 2)
+        grid.addWidget(self.cancel_compile, 2, 2)
+        grid.addWidget(self.compile_stage, 3, 0, 1, 3)
+        col.addWidget(backend_box)
+
+        rules_box = QGroupBox("Defect threshold")
+        row = QHBoxLayout(rules_box)
+        self.conf_slider = QSlider(Qt.Orientation.Horizontal)
+        self.conf_slider.setRange(5, 95)
+        self.conf_slider.setValue(round(self.config.min_confidence * 100))
+        self.conf_value = QLabel(f"{self.config.min_confidence:.2f}")
+        self.conf_slider.valueChanged.connect(self._on_conf_changed)
+        row.addWidget(self.conf_slider)
+        row.addWidget(self.conf_value)
+        col.addWidget(rules_box)
+
+        gauges = QGroupBox("Gauges")
+        g = QGridLayout(gauges)
+        self.fps_labels = {name: QLabel("-") for name in ("capture", "inference", "display")}
+        for i, (name, label) in enumerate(self.fps_labels.items()):
+            label.setFont(big)
+            g.addWidget(QLabel(f"{name} fps"), 0, i, alignment=Qt.AlignmentFlag.AlignHCenter)
+            g.addWidget(label, 1, i, alignment=Qt.AlignmentFlag.AlignHCenter)
+        self.latency_table = QLabel()
+        self.latency_table.setTextFormat(Qt.TextFormat.RichText)
+        g.addWidget(self.latency_table, 2, 0, 1, 3)
+        self.plot = pg.PlotWidget(background="#111418")
+        self.plot.setFixedHeight(130)
+        self.plot.setLabel("left", "ms")
+        self.plot.setLabel("bottom", "seconds ago")
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setXRange(-PLOT_SECONDS, 0)
+        self.infer_curve = self.plot.plot(pen=pg.mkPen("#56B4E9", width=2), name="infer")
+        self.total_curve = self.plot.plot(pen=pg.mkPen("#E69F00", width=2), name="capture→display")
+        g.addWidget(self.plot, 3, 0, 1, 3)
+        self.misc_label = QLabel()
+        g.addWidget(self.misc_label, 4, 0, 1, 3)
+        col.addWidget(gauges)
+
+        counts_box = QGroupBox("Defects this run")
+        self.counts_label = QLabel("-")
+        self.counts_label.setTextFormat(Qt.TextFormat.RichText)
+        QVBoxLayout(counts_box).addWidget(self.counts_label)
+        col.addWidget(counts_box)
+        col.addStretch(1)
+        return panel
+
+    # Line control ----------------------------------------------------------------------------
+    def start_line(self) -> None:
+        if self.line is not None:
+            return
+        self.view.show_message("Starting…")
+        try:
+            self.line = Line(self.config, self.writer, self._models)
+        except (SourceError, ModelLoadError, DeviceError, ValueError) as exc:
+            self.show_error(str(exc))
+            self.view.show_message("Line stopped")
+            self.start_button.setChecked(False)
+            return
+        self.line.inspection.ended.connect(self._on_stream_ended)
+        self.line.start()
+        self._serial = 0
+        self._history.clear()
+        self.eager_radio.setChecked(True)
+        self.model_label.setText(self.line.weights_name)
+        self.source_label.setText(self.line.source.name)
+        self.start_button.setChecked(True)
+        self.start_button.setText("Stop")
+        self.hide_error()
+
+    def stop_line(self) -> None:
+        self._cancel_compile()
+        if self.line is None:
+            return
+        self.line.inspection.ended.disconnect(self._on_stream_ended)  # an old line's news is stale
+        self.line.stop()
+        self.line = None
+        self.start_button.setChecked(False)
+        self.start_button.setText("Start")
+        self.view.show_message("Line stopped")
+
+    def _on_start_toggled(self, checked: bool) -> None:
+        if checked and self.line is None:
+            self.start_line()
+        elif not checked and self.line is not None:
+            self.stop_line()
+
+    def _on_stream_ended(self, error: str) -> None:
+        if error:
+            self.show_error(error)
+        self.stop_line()
+        self.view.show_message("Source ended" if not error else "Source lost")
+
+    def _on_conf_changed(self, value: int) -> None:
+        self.conf_value.setText(f"{value / 100:.2f}")
+        self.config = self.config.with_(min_confidence=value / 100)
+        if self.line is not None:
+            self.line.set_min_confidence(value / 100)
+
+    # Backends --------------------------------------------------------------------------------
+    def _on_backend_toggled(self, compiled: bool) -> None:
+        if self.line is None:
+            return
+        if not compiled:
+            self._cancel_compile()
+            self.line.inspection.swap_backend(EagerBackend(self.line.model.network))
+            self.compile_bar.setFormat("idle")
+            self.compile_bar.setValue(0)
+            return
+        _, newest = self.line.latest.get()
+        if newest is None:
+            self.show_error("no frame yet to size the compiled model; try again once frames arrive")
+            self.eager_radio.setChecked(True)
+            return
+        example = self.line.engine.example_input(newest.frame.height, newest.frame.width)
+        thread = CompileThread(self.line.model.network, self.mode_combo.currentText(), example)
+        thread.progress.connect(self._on_compile_progress)
+        thread.ready.connect(self._on_compile_ready)
+        thread.failed.connect(self._on_compile_failed)
+        self.compile_thread = thread
+        self.cancel_compile.setEnabled(True)
+        self.mode_combo.setEnabled(False)
+        self.compile_bar.setFormat("starting %p%")
+        thread.start()
+
+    def _on_compile_progress(self, p: CompileProgress) -> None:
+        self.compile_bar.setValue(round(p.fraction * 100))
+        self.compile_bar.setFormat(f"{p.stage} %p%")
+        detail = f" · {p.detail}" if p.detail else ""
+        self.compile_stage.setText(f"{p.stage}{detail} · {p.elapsed_s:.1f} s")
+
+    def _on_compile_ready(self, backend) -> None:
+        self._finish_compile()
+        if self.line is not None and self.compiled_radio.isChecked():
+            self.line.inspection.swap_backend(backend)
+
+    def _on_compile_failed(self, reason: str) -> None:
+        self._finish_compile()
+        self.compile_bar.setFormat("failed")
+        self.show_error(f"{reason}; staying on eager")
+        self.eager_radio.setChecked(True)
+
+    def _cancel_compile(self) -> None:
+        if self.compile_thread is not None:
+            self.compile_thread.cancel()
+            self._old_compiles.append(self.compile_thread)  # kept until it returns; never terminated
+            self._finish_compile()
+            self.compile_bar.setValue(0)
+            self.compile_bar.setFormat("cancelled")
+            if self.compiled_radio.isChecked():
+                self.eager_radio.setChecked(True)
+
+    def _finish_compile(self) -> None:
+        self.compile_thread = None
+        self.cancel_compile.setEnabled(False)
+        self.mode_combo.setEnabled(True)
+
+    # Drawing ---------------------------------------------------------------------------------
+    def _show_newest(self) -> None:
+        if self.line is None:
+            return
+        serial, result = self.line.latest.get()
+        if result is None or serial == self._serial:
+            return
+        self._serial = serial
+        self.view.show_result(result)
+        self.view.repaint()
+        now = time.perf_counter()
+        self.display_rate.tick(now)
+        shown_ms = (now - result.frame.captured_at) * 1e3
+        self._display_latency.append(shown_ms)
+        self._history.append((now, result.times.infer_ms, shown_ms))
+        while self._history and now - self._history[0][0] > PLOT_SECONDS:
+            self._history.popleft()
+        self.active_backend.setText(result.backend)
+
+    def _update_gauges(self) -> None:
+        line = self.line
+        if line is None:
+            return
+        self.fps_labels["capture"].setText(f"{line.capture.rate.rate():.1f}")
+        self.fps_labels["inference"].setText(f"{line.inspection.rate.rate():.1f}")
+        self.fps_labels["display"].setText(f"{self.display_rate.rate():.1f}")
+        rows = []
+        for stage in ("capture", "pre", "infer", "post"):
+            p = line.inspection.latency.percentiles(stage)
+            rows.append((stage if stage != "capture" else "queue", p))
+        if self._display_latency:
+            q = np.percentile(np.array(self._display_latency), (50, 95, 99))
+            rows.append(("capture→display", {"p50": q[0], "p95": q[1], "p99": q[2]}))
+        cells = "".join(
+            f"<tr><td>{name}</td><td align=right>{p['p50']:.1f}</td><td align=right>{p['p95']:.1f}</td>"
+            f"<td align=right>{p['p99']:.1f}</td></tr>"
+            for name, p in rows
+        )
+        self.latency_table.setText(
+            "<table width=100% cellspacing=2><tr><th align=left>latency ms</th><th>p50</th><th>p95</th>"
+            f"<th>p99</th></tr>{cells}</table>"
+        )
+        if self._history:
+            now = time.perf_counter()
+            xs = [t - now for t, _, _ in self._history]
+            self.infer_curve.setData(xs, [v for _, v, _ in self._history])
+            self.total_curve.setData(xs, [v for _, _, v in self._history])
+        memory = psutil.Process().memory_info().rss / 2**20
+        gpu = ""
+        if line.model.device.type == "cuda":
+            gpu = f", GPU {torch.cuda.memory_allocated(line.model.device) / 2**20:.0f} MiB"
+        self.misc_label.setText(
+            f"dropped {line.slot.dropped} frames · {line.device_name}<br>memory {memory:.0f} MiB{gpu}"
+        )
+        counts = line.inspection.defect_counts
+        names = line.model.names
+        self.counts_label.setText(
+            " ".join(
+                f"<span style='color:{class_colour(i).name()}'>■</span> {name} "
+                f"<b>{counts.get(name, 0)}</b>&nbsp;&nbsp;"
+                for i, name in sorted(names.items())
+            )
+            + f"<br>frames inspected <b>{line.inspector.frames}</b>"
+        )
+
+    # Errors and closing ----------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        self.banner.setText(f"⚠ {message}")
+        self.banner.show()
+
+    def hide_error(self) -> None:
+        self.banner.hide()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._poll.stop()
+        self._gauges.stop()
+        self.stop_line()
+        for thread in self._old_compiles:
+            thread.wait()  # a compile cannot be interrupted; its result is discarded
+        self.writer.stop()
+        self.db.dispose()
+        super().closeEvent(event)

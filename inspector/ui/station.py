@@ -1,0 +1,92 @@
+"""What the station runs: one line (source → model → rules → log) built from the operator's choices.
+
+Kept apart from the window so the window only wires widgets to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from inspector.capture.spec import open_source
+from inspector.headless import model_input_size
+from inspector.inference.devices import describe_device, resolve_device
+from inspector.inference.engine import Engine
+from inspector.inference.model import DetectorModel, load_detector
+from inspector.inspection.rules import InspectionRules
+from inspector.pipeline import FrameSlot, Inspector
+from inspector.storage.writer import DefectWriter, RunInfo
+from inspector.ui.workers import CaptureThread, InspectionThread, LatestResult
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    source: str = "synthetic"
+    weights: str = ""
+    device: str = "auto"
+    imgsz: int | None = None
+    min_confidence: float = 0.5
+    detect_confidence: float = 0.25  # boxes under the rules' threshold are still drawn, dashed
+    iou: float = 0.5
+    seed: int = 0
+
+    def with_(self, **changes: object) -> LineConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class Line:
+    """A running line: its threads, its run in the log, and the newest result."""
+
+    def __init__(
+        self, config: LineConfig, writer: DefectWriter, models: dict[tuple[str, str], DetectorModel]
+    ):
+        self.config = config
+        device = resolve_device(config.device)
+        key = (config.weights, str(device))
+        if key not in models:
+            models[key] = load_detector(config.weights, device)
+        self.model = models[key]
+        self.device_name = describe_device(device)
+        self.source = open_source(config.source, seed=config.seed)
+        self.engine = Engine(
+            self.model,
+            imgsz=model_input_size(self.model.network, config.imgsz),
+            conf=config.detect_confidence,
+            iou=config.iou,
+        )
+        rules = InspectionRules(min_confidence=config.min_confidence)
+        self.run_id = writer.begin_run(
+            RunInfo(
+                self.source.name,
+                self.model.path,
+                self.model.sha256,
+                "eager",
+                self.device_name,
+                {"imgsz": self.engine.imgsz, "conf": config.min_confidence, "iou": config.iou},
+            )
+        )
+        self.inspector = Inspector(self.engine, rules, writer, self.run_id)
+        self.slot = FrameSlot(keep_latest=self.source.live)
+        self.latest = LatestResult()
+        self.capture = CaptureThread(self.source, self.slot)
+        self.inspection = InspectionThread(self.inspector, self.slot, self.latest)
+        self._writer = writer
+
+    def start(self) -> None:
+        self.inspection.start()
+        self.capture.start()
+
+    def set_min_confidence(self, value: float) -> None:
+        rules = self.inspector.rules
+        self.inspector.rules = InspectionRules(rules.defect_classes, value, rules.roi)
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        self.capture.stop()
+        self.inspection.stop()
+        self.capture.wait(timeout_ms)
+        self.inspection.wait(timeout_ms)
+        self._writer.end_run(self.run_id, self.inspector.frames)
+
+    @property
+    def weights_name(self) -> str:
+        return Path(self.model.path).name

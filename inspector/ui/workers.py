@@ -1,0 +1,150 @@
+"""Thin QThread adapters over the Qt-free loops: capture, inspection and compilation.
+
+Results are not sent as queued signals (a slow painter would let them pile up): the inspection
+thread keeps only the newest result in a ``LatestResult`` box that the GUI polls, so the view
+always shows the newest frame and nothing queues.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import torch
+from PySide6.QtCore import QThread, Signal
+
+from inspector.capture.base import Frame, FrameSource
+from inspector.inference.backends import CompiledBackend, CompileError, CompileProgress, EagerBackend
+from inspector.metrics import LatencyTracker, RateMeter
+from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
+
+
+class LatestResult:
+    """The newest inspection result, handed from the inspection thread to the GUI."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._result: InspectionResult | None = None
+        self._serial = 0
+
+    def put(self, result: InspectionResult) -> None:
+        with self._lock:
+            self._result = result
+            self._serial += 1
+
+    def get(self) -> tuple[int, InspectionResult | None]:
+        with self._lock:
+            return self._serial, self._result
+
+
+class CaptureThread(QThread):
+    """Opens, reads and closes the source in this thread; stops cooperatively."""
+
+    def __init__(self, source: FrameSource, slot: FrameSlot) -> None:
+        super().__init__()
+        self.setObjectName("capture")
+        self.source = source
+        self.slot = slot
+        self.rate = RateMeter()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        capture_loop(self.source, self.slot, self._stop, on_frame=self._count)
+
+    def _count(self, _frame: Frame) -> None:
+        self.rate.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.cancel()
+
+
+class InspectionThread(QThread):
+    """Takes the newest frame, inspects and logs it, and publishes the result.
+
+    A backend handed to ``swap_backend`` takes over on the next frame boundary.
+    """
+
+    ended = Signal(str)  # why the stream ended ("" when it simply ran out)
+
+    def __init__(self, inspector: Inspector, slot: FrameSlot, latest: LatestResult) -> None:
+        super().__init__()
+        self.setObjectName("inspection")
+        self.inspector = inspector
+        self.slot = slot
+        self.latest = latest
+        self.rate = RateMeter()
+        self.latency = LatencyTracker(maxlen=600)
+        self.defect_counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._next_backend: EagerBackend | CompiledBackend | None = None
+        self._lock = threading.Lock()
+
+    def swap_backend(self, backend: EagerBackend | CompiledBackend) -> None:
+        with self._lock:
+            self._next_backend = backend
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            frame = self.slot.take(timeout=0.1)
+            if frame is None:
+                if self.slot.closed:
+                    if not self._stop.is_set():  # the source ended on its own, not by a stop
+                        self.ended.emit(self.slot.error or "")
+                    return
+                continue
+            with self._lock:
+                backend, self._next_backend = self._next_backend, None
+            if backend is not None:
+                self.inspector.engine.use(backend)
+            result = self.inspector.process(frame)
+            self.rate.tick(result.done_at)
+            self.latency.add("capture", result.wait_ms)
+            self.latency.add("pre", result.times.pre_ms)
+            self.latency.add("infer", result.times.infer_ms)
+            self.latency.add("post", result.times.post_ms)
+            self.defect_counts.update(d.class_name for d in result.verdict.defects)
+            self.latest.put(result)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class CompileThread(QThread):
+    """Prepares a compiled backend while the inspection thread keeps serving the current one.
+
+    A compile cannot be interrupted; ``cancel`` makes its result be thrown away.
+    """
+
+    progress = Signal(object)  # CompileProgress
+    ready = Signal(object)  # CompiledBackend
+    failed = Signal(str)
+
+    def __init__(self, network: torch.nn.Module, mode: str, example: torch.Tensor) -> None:
+        super().__init__()
+        self.setObjectName("compile")
+        self.network = network
+        self.mode = mode
+        self.example = example
+        self.cancelled = False
+        self.started_at = 0.0
+
+    def run(self) -> None:
+        self.started_at = time.perf_counter()
+        backend = CompiledBackend(self.network, self.mode)
+        try:
+            backend.prepare(self.example, self._report)
+        except CompileError as exc:
+            if not self.cancelled:
+                self.failed.emit(str(exc))
+            return
+        if not self.cancelled:
+            self.ready.emit(backend)
+
+    def _report(self, p: CompileProgress) -> None:
+        if not self.cancelled:
+            self.progress.emit(p)
+
+    def cancel(self) -> None:
+        self.cancelled = True

@@ -1,0 +1,93 @@
+"""The real window, driven offscreen: real threads, the shipped model, a real SQLite file."""
+
+import pytest
+from PySide6.QtCore import QThread
+
+from inspector.paths import demo_model_path
+from inspector.storage.queries import count_defects
+from inspector.ui.main_window import MainWindow
+from inspector.ui.station import LineConfig
+
+
+@pytest.fixture
+def window(qtbot, db_path):
+    config = LineConfig(source="synthetic:fps=15", weights=str(demo_model_path()), device="cpu", imgsz=160)
+    win = MainWindow(config, db_path)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def _frames_painted(qtbot, win, n, timeout=30_000):
+    start = win.view.painted
+    qtbot.waitUntil(lambda: win.view.painted >= start + n, timeout=timeout)
+
+
+def test_demo_line_starts_paints_frames_and_logs_defects(qtbot, window, db_path):
+    window.start_line()
+    _frames_painted(qtbot, window, 10)
+    assert window.active_backend.text() == "eager"
+    qtbot.waitUntil(lambda: window.line.inspector.defects_logged > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: window.fps_labels["inference"].text() not in ("-", "0.0"), timeout=5_000)
+    window.stop_line()
+    window.writer.flush()
+    assert count_defects(window.db) > 0
+    assert window.start_button.text() == "Start"
+
+
+def test_stop_and_start_again_makes_a_new_run(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    first = window.line.run_id
+    capture, inspection = window.line.capture, window.line.inspection
+    window.stop_line()
+    assert not capture.isRunning() and not inspection.isRunning()
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    assert window.line.run_id == first + 1
+
+
+@pytest.mark.slow
+def test_switch_to_compiled_while_frames_keep_arriving_and_back(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    stages = []
+    window.mode_combo.setCurrentText("default")
+    window.compiled_radio.setChecked(True)
+    window.compile_thread.progress.connect(lambda p: stages.append(p.stage))
+    painted_before = window.view.painted
+    qtbot.waitUntil(lambda: window.active_backend.text() == "compiled (default)", timeout=600_000)
+    assert window.view.painted > painted_before + 3, "the view kept running during the compile"
+    assert "compiling kernels" in stages or stages[-1:] == ["ready"]
+    assert window.compile_bar.value() == 100
+    window.eager_radio.setChecked(True)
+    qtbot.waitUntil(lambda: window.active_backend.text() == "eager", timeout=10_000)
+    _frames_painted(qtbot, window, 3)
+
+
+def test_a_bad_source_shows_a_banner_and_the_window_stays_usable(qtbot, db_path):
+    win = MainWindow(
+        LineConfig(source="/nonexistent/clip.mp4", weights=str(demo_model_path()), device="cpu"), db_path
+    )
+    qtbot.addWidget(win)
+    win.show()
+    win.start_line()
+    assert win.banner.isVisible() and "not found" in win.banner.text()
+    assert win.line is None and win.start_button.text() == "Start"
+    win.close()
+
+
+def test_threads_are_stopped_at_close(qtbot, db_path):
+    win = MainWindow(
+        LineConfig(source="synthetic:fps=15", weights=str(demo_model_path()), device="cpu", imgsz=160),
+        db_path,
+    )
+    qtbot.addWidget(win)
+    win.show()
+    win.start_line()
+    _frames_painted(qtbot, win, 2)
+    threads: list[QThread] = [win.line.capture, win.line.inspection]
+    win.close()
+    assert all(not t.isRunning() for t in threads)
+    assert not win.writer._thread.is_alive()
