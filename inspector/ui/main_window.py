@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSlider,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +37,7 @@ from inspector.inference.model import DetectorModel, ModelLoadError
 from inspector.metrics import RateMeter
 from inspector.storage.database import open_database
 from inspector.storage.writer import DefectWriter
+from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import LiveView, class_colour
 from inspector.ui.station import Line, LineConfig
 from inspector.ui.workers import CompileThread
@@ -68,8 +70,8 @@ class MainWindow(QMainWindow):
         self._display_latency: deque[float] = deque(maxlen=600)
 
         self.view = LiveView()
-        central = QWidget()
-        outer = QVBoxLayout(central)
+        live = QWidget()
+        outer = QVBoxLayout(live)
         outer.setContentsMargins(6, 6, 6, 6)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
@@ -82,13 +84,23 @@ class MainWindow(QMainWindow):
         body.addWidget(self.view, stretch=1)
         body.addWidget(self._build_side_panel())
         outer.addLayout(body, stretch=1)
-        self.setCentralWidget(central)
+        self.history = HistoryView(self.db, db_path.parent)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(live, "Live")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.setCentralWidget(self.tabs)
 
         self._poll = QTimer(self, interval=15, timeout=self._show_newest)
         self._gauges = QTimer(self, interval=250, timeout=self._update_gauges)
         self._poll.start()
         self._gauges.start()
         self.resize(1500, 860)
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.history:
+            self.writer.flush()
+            self.history.reload()
 
     # Layout ----------------------------------------------------------------------------------
     def _build_side_panel(self) -> QWidget:
@@ -204,6 +216,7 @@ class MainWindow(QMainWindow):
         self._history.clear()
         self.eager_radio.setChecked(True)
         self.model_label.setText(self.line.weights_name)
+        self.history.class_ids = {name: i for i, name in self.line.model.names.items()}
         self.source_label.setText(self.line.source.name)
         self.start_button.setChecked(True)
         self.start_button.setText("Stop")
@@ -375,6 +388,7 @@ class MainWindow(QMainWindow):
         self.stop_line()
         for thread in self._old_compiles:
             thread.wait()  # a compile cannot be interrupted; its result is discarded
+        self.history.shutdown()
         self.writer.stop()
         self.db.dispose()
         super().closeEvent(event)

@@ -34,6 +34,9 @@ def test_demo_line_starts_paints_frames_and_logs_defects(qtbot, window, db_path)
     window.writer.flush()
     assert count_defects(window.db) > 0
     assert window.start_button.text() == "Start"
+    window.tabs.setCurrentWidget(window.history)  # the history shows the run just made
+    assert window.history.model.rowCount() == count_defects(window.db)
+    assert window.history.run_combo.count() == 2  # "all" and this run
 
 
 def test_stop_and_start_again_makes_a_new_run(qtbot, window):
