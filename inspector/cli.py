@@ -46,7 +46,7 @@ def _parse_time(text: str) -> datetime:
 
 def _add_line_options(p: argparse.ArgumentParser) -> None:
     """What the window and the headless run share: the line's source, model and log."""
-    p.add_argument("--source", default="synthetic", help=SOURCE_HELP)
+    p.add_argument("--source", default=None, help=f"{SOURCE_HELP} (default: the synthetic line)")
     p.add_argument(
         "--weights",
         default=None,
@@ -141,7 +141,7 @@ def _cmd_window(args: argparse.Namespace) -> int:
     from inspector.ui.station import LineConfig
 
     config = LineConfig(
-        source=args.source,
+        source=args.source or "synthetic",
         weights=_demo_or(args.weights),
         device=args.device,
         imgsz=args.imgsz,
@@ -149,7 +149,14 @@ def _cmd_window(args: argparse.Namespace) -> int:
         iou=args.iou,
         seed=args.seed,
     )
-    return run_app(config, args.db or _default_db(), args.exit_after, args.screenshot)
+    return run_app(
+        config,
+        args.db or _default_db(),
+        args.exit_after,
+        args.screenshot,
+        source_given=args.source is not None,
+        weights_given=args.weights is not None,
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -166,7 +173,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--frames must be at least 1")
     weights = _demo_or(args.weights)
     opts = RunOptions(
-        source=args.source,
+        source=args.source or "synthetic",
         weights=weights,
         backend=args.backend,
         mode=args.mode,

@@ -6,18 +6,38 @@ import sys
 from pathlib import Path
 
 from inspector.ui.qt_env import release_opencv_qt_paths
+from inspector.ui.station import LineConfig
 
 
-def run_app(config, db_path: Path, exit_after: float | None = None, screenshot: Path | None = None) -> int:
+def run_app(
+    config: LineConfig,
+    db_path: Path,
+    exit_after: float | None = None,
+    screenshot: Path | None = None,
+    source_given: bool = False,
+    weights_given: bool = False,
+) -> int:
+    """Open the station on the remembered line (or the demo line) and run until it is closed."""
     release_opencv_qt_paths()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from inspector.ui.main_window import MainWindow
+    from inspector.ui.settings import remembered_config, station_settings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("inspector")
-    window = MainWindow(config, db_path)
+    settings = station_settings()
+    config = remembered_config(settings, config, source_given, weights_given)
+    window = MainWindow(
+        config,
+        db_path,
+        backend=str(settings.value("inference/backend", "eager")),
+        mode=str(settings.value("inference/mode", "default")),
+    )
+    geometry = settings.value("window/geometry")
+    if geometry is not None:
+        window.restoreGeometry(geometry)
     window.show()
     QTimer.singleShot(0, window.start_line)
     if exit_after is not None:

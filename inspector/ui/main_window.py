@@ -15,17 +15,24 @@ from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QRadioButton,
     QSlider,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +46,7 @@ from inspector.storage.database import open_database
 from inspector.storage.writer import DefectWriter
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import LiveView, class_colour
+from inspector.ui.settings import remember, station_settings
 from inspector.ui.station import Line, LineConfig
 from inspector.ui.workers import CompileThread
 
@@ -52,8 +60,12 @@ class _Errors(QObject):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, config: LineConfig, db_path: Path) -> None:
+    def __init__(
+        self, config: LineConfig, db_path: Path, backend: str = "eager", mode: str = "default"
+    ) -> None:
         super().__init__()
+        self._want_compiled = backend == "compiled"  # remembered: switch once frames arrive
+        self._initial_mode = mode
         self.setWindowTitle("inspector — inspection station")
         self.config = config
         self._errors = _Errors()
@@ -111,15 +123,47 @@ class MainWindow(QMainWindow):
 
         line_box = QGroupBox("Line")
         form = QFormLayout(line_box)
-        self.source_label = QLabel(self.config.source)
+        self.source_edit = QLineEdit(self.config.source)
+        self.source_edit.editingFinished.connect(lambda: self._change_line(source=self.source_edit.text()))
+        source_menu = QMenu(self)
+        source_menu.addAction("Synthetic line", lambda: self._change_line(source="synthetic"))
+        source_menu.addAction("Camera 0", lambda: self._change_line(source="0"))
+        source_menu.addAction("Video file…", self._pick_video)
+        source_menu.addAction("Image folder…", self._pick_folder)
+        source_menu.addAction("Stream URL…", self._pick_url)
+        source_button = QToolButton(text="▾", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
+        source_button.setMenu(source_menu)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source_edit)
+        source_row.addWidget(source_button)
         self.model_label = QLabel(Path(self.config.weights).name)
+        model_button = QPushButton("Open…")
+        model_button.clicked.connect(self._pick_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_label, stretch=1)
+        model_row.addWidget(model_button)
+        self.device_combo = QComboBox()
+        devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        self.device_combo.addItems(
+            devices if self.config.device in devices else [*devices, self.config.device]
+        )
+        self.device_combo.setCurrentText(self.config.device)
+        self.device_combo.currentTextChanged.connect(lambda d: self._change_line(device=d))
         self.start_button = QPushButton("Start")
         self.start_button.setCheckable(True)
         self.start_button.toggled.connect(self._on_start_toggled)
         self.start_button.setMinimumHeight(36)
-        form.addRow("Source", self.source_label)
-        form.addRow("Model", self.model_label)
-        form.addRow(self.start_button)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setMinimumHeight(36)
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, stretch=2)
+        buttons.addWidget(self.pause_button, stretch=1)
+        form.addRow("Source", source_row)
+        form.addRow("Model", model_row)
+        form.addRow("Device", self.device_combo)
+        form.addRow(buttons)
         col.addWidget(line_box)
 
         backend_box = QGroupBox("Inference")
@@ -138,6 +182,7 @@ class MainWindow(QMainWindow):
         self.compiled_radio.toggled.connect(self._on_backend_toggled)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(COMPILE_MODES)
+        self.mode_combo.setCurrentText(self._initial_mode)
         self.compile_bar = QProgressBar()
         self.compile_bar.setRange(0, 100)
         self.compile_bar.setValue(0)
@@ -156,8 +201,10 @@ class MainWindow(QMainWindow):
         grid.addWidget(self.compile_stage, 3, 0, 1, 3)
         col.addWidget(backend_box)
 
-        rules_box = QGroupBox("Defect threshold")
-        row = QHBoxLayout(rules_box)
+        rules_box = QGroupBox("Defect rules")
+        rules_col = QVBoxLayout(rules_box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("min. confidence"))
         self.conf_slider = QSlider(Qt.Orientation.Horizontal)
         self.conf_slider.setRange(5, 95)
         self.conf_slider.setValue(round(self.config.min_confidence * 100))
@@ -165,6 +212,14 @@ class MainWindow(QMainWindow):
         self.conf_slider.valueChanged.connect(self._on_conf_changed)
         row.addWidget(self.conf_slider)
         row.addWidget(self.conf_value)
+        rules_col.addLayout(row)
+        self.class_list = QListWidget()
+        self.class_list.setFlow(QListWidget.Flow.LeftToRight)
+        self.class_list.setWrapping(True)
+        self.class_list.setFixedHeight(56)
+        self.class_list.itemChanged.connect(self._on_classes_changed)
+        rules_col.addWidget(QLabel("classes that count as defects"))
+        rules_col.addWidget(self.class_list)
         col.addWidget(rules_box)
 
         gauges = QGroupBox("Gauges")
@@ -217,7 +272,9 @@ class MainWindow(QMainWindow):
         self.eager_radio.setChecked(True)
         self.model_label.setText(self.line.weights_name)
         self.history.class_ids = {name: i for i, name in self.line.model.names.items()}
-        self.source_label.setText(self.line.source.name)
+        self.source_edit.setText(self.config.source)
+        self._fill_classes(self.line.model.names)
+        self.pause_button.setChecked(False)
         self.start_button.setChecked(True)
         self.start_button.setText("Stop")
         self.hide_error()
@@ -232,6 +289,69 @@ class MainWindow(QMainWindow):
         self.start_button.setChecked(False)
         self.start_button.setText("Start")
         self.view.show_message("Line stopped")
+
+    def _change_line(self, **changes: str) -> None:
+        """A new source, model or device: the line restarts with it if it was running."""
+        new = self.config.with_(**changes)
+        if new == self.config:
+            return
+        if "weights" in changes:
+            new = new.with_(defect_classes=None)
+        self.config = new
+        self.source_edit.setText(new.source)
+        self.model_label.setText(Path(new.weights).name)
+        if self.line is not None:
+            self.stop_line()
+            self.start_line()
+
+    def _pick_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Video file", "", "Videos (*.mp4 *.avi *.mkv *.mov *.m4v *.webm)"
+        )
+        if path:
+            self._change_line(source=path)
+
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of images")
+        if path:
+            self._change_line(source=path)
+
+    def _pick_url(self) -> None:
+        url, ok = QInputDialog.getText(self, "Stream", "RTSP or HTTP URL:", text="rtsp://")
+        if ok and url.strip():
+            self._change_line(source=url.strip())
+
+    def _pick_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Detect model", "", "ultralytics models (*.pt *.yaml)")
+        if path:
+            self._change_line(weights=path)
+
+    def _fill_classes(self, names: dict[int, str]) -> None:
+        chosen = set(self.config.defect_classes or names.values())
+        self.class_list.blockSignals(True)
+        self.class_list.clear()
+        for i, name in sorted(names.items()):
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
+            item.setForeground(class_colour(i))
+            self.class_list.addItem(item)
+        self.class_list.blockSignals(False)
+
+    def _on_classes_changed(self, _item: QListWidgetItem) -> None:
+        items = [self.class_list.item(i) for i in range(self.class_list.count())]
+        chosen = tuple(it.text() for it in items if it.checkState() == Qt.CheckState.Checked)
+        self.config = self.config.with_(defect_classes=None if len(chosen) == len(items) else chosen)
+        if self.line is not None:
+            self.line.set_rules(self.config.min_confidence, self.config.defect_classes)
+
+    def _on_pause_toggled(self, paused: bool) -> None:
+        if self.line is None:
+            self.pause_button.setChecked(False)
+            return
+        (self.line.inspection.paused.set if paused else self.line.inspection.paused.clear)()
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.view.show_message("Paused" if paused else "")
 
     def _on_start_toggled(self, checked: bool) -> None:
         if checked and self.line is None:
@@ -249,7 +369,7 @@ class MainWindow(QMainWindow):
         self.conf_value.setText(f"{value / 100:.2f}")
         self.config = self.config.with_(min_confidence=value / 100)
         if self.line is not None:
-            self.line.set_min_confidence(value / 100)
+            self.line.set_rules(self.config.min_confidence, self.config.defect_classes)
 
     # Backends --------------------------------------------------------------------------------
     def _on_backend_toggled(self, compiled: bool) -> None:
@@ -327,6 +447,9 @@ class MainWindow(QMainWindow):
         while self._history and now - self._history[0][0] > PLOT_SECONDS:
             self._history.popleft()
         self.active_backend.setText(result.backend)
+        if self._want_compiled:
+            self._want_compiled = False
+            self.compiled_radio.setChecked(True)
 
     def _update_gauges(self) -> None:
         line = self.line
@@ -383,6 +506,13 @@ class MainWindow(QMainWindow):
         self.banner.hide()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        remember(
+            station_settings(),
+            self.config,
+            "compiled" if self.compiled_radio.isChecked() else "eager",
+            self.mode_combo.currentText(),
+            self.saveGeometry(),
+        )
         self._poll.stop()
         self._gauges.stop()
         self.stop_line()

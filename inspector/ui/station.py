@@ -29,6 +29,7 @@ class LineConfig:
     detect_confidence: float = 0.25  # boxes under the rules' threshold are still drawn, dashed
     iou: float = 0.5
     seed: int = 0
+    defect_classes: tuple[str, ...] | None = None  # None: every class the model knows
 
     def with_(self, **changes: object) -> LineConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -54,7 +55,8 @@ class Line:
             conf=config.detect_confidence,
             iou=config.iou,
         )
-        rules = InspectionRules(min_confidence=config.min_confidence)
+        classes = frozenset(config.defect_classes) if config.defect_classes else None
+        rules = InspectionRules(classes, config.min_confidence)
         self.run_id = writer.begin_run(
             RunInfo(
                 self.source.name,
@@ -76,9 +78,10 @@ class Line:
         self.inspection.start()
         self.capture.start()
 
-    def set_min_confidence(self, value: float) -> None:
-        rules = self.inspector.rules
-        self.inspector.rules = InspectionRules(rules.defect_classes, value, rules.roi)
+    def set_rules(self, min_confidence: float, defect_classes: tuple[str, ...] | None) -> None:
+        """Takes effect on the next frame: the rules object is swapped whole, never edited."""
+        classes = frozenset(defect_classes) if defect_classes else None
+        self.inspector.rules = InspectionRules(classes, min_confidence, self.inspector.rules.roi)
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         self.capture.stop()

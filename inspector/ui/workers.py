@@ -78,6 +78,7 @@ class InspectionThread(QThread):
         self.latency = LatencyTracker(maxlen=600)
         self.defect_counts: Counter[str] = Counter()
         self._stop = threading.Event()
+        self.paused = threading.Event()  # while set, frames are taken and let go uninspected
         self._next_backend: EagerBackend | CompiledBackend | None = None
         self._lock = threading.Lock()
 
@@ -93,6 +94,8 @@ class InspectionThread(QThread):
                     if not self._stop.is_set():  # the source ended on its own, not by a stop
                         self.ended.emit(self.slot.error or "")
                     return
+                continue
+            if self.paused.is_set():
                 continue
             with self._lock:
                 backend, self._next_backend = self._next_backend, None
