@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from pathlib import Path
 from inspector.capture.base import SourceError
 from inspector.capture.spec import SOURCE_HELP
 from inspector.inspection.rules import parse_roi
-from inspector.paths import demo_model_path
+from inspector.paths import compile_cache_dir, demo_model_path
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -280,6 +281,8 @@ def _cmd_train_demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # compiled kernels are kept per user, so the next launch compiles from a warm cache
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
     from inspector.inference.devices import DeviceError
     from inspector.inference.model import ModelLoadError
     from inspector.storage.database import StorageError

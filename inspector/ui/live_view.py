@@ -73,6 +73,7 @@ class LiveView(QWidget):
         font.setBold(True)
         p.setFont(font)
         metrics = p.fontMetrics()
+        placed: list[QRectF] = []  # labels already drawn: a new one moves down until it is clear
         for d in self._result.detections:
             colour = class_colour(d.class_id)
             rect = QRectF(
@@ -91,6 +92,9 @@ class LiveView(QWidget):
             tw, th = metrics.horizontalAdvance(label) + 8, metrics.height() + 2
             y = rect.top() - th if rect.top() - th >= target.top() else rect.bottom()
             tag = QRectF(rect.left(), y, tw, th)
+            while any(tag.intersects(other) for other in placed):
+                tag.translate(0, th)
+            placed.append(tag)
             p.fillRect(tag, colour)
             p.setPen(QColor("#000000"))
             p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)

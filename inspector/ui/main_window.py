@@ -11,7 +11,7 @@ import psutil
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QCloseEvent, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -334,7 +334,9 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
-            item.setForeground(class_colour(i))
+            swatch = QPixmap(12, 12)
+            swatch.fill(class_colour(i))
+            item.setIcon(QIcon(swatch))
             self.class_list.addItem(item)
         self.class_list.blockSignals(False)
 
