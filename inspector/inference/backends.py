@@ -80,6 +80,7 @@ class CompiledBackend:
         self.label = f"compiled ({mode})"
         self._eager = Predictions(network)
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.cache_hit = False  # after prepare: whether Inductor found the graph in its disk cache
 
     def prepare(self, example: torch.Tensor, progress: ProgressCallback | None = None) -> None:
         start = time.perf_counter()
@@ -89,6 +90,7 @@ class CompiledBackend:
                 progress(CompileProgress(stage, fraction, time.perf_counter() - start, detail))
 
         warm_calls = 3 if self.mode in ("reduce-overhead", "max-autotune") else 1
+        before = _graph_cache_counts()
         try:
             with torch.inference_mode():
                 report("tracing", 0.0, "eager reference run")
@@ -106,12 +108,21 @@ class CompiledBackend:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CompileError(f"torch.compile failed ({type(exc).__name__}: {reason})") from exc
         self._compiled = compiled
-        report("ready", 1.0)
+        hits, misses = (now - then for now, then in zip(_graph_cache_counts(), before, strict=True))
+        self.cache_hit = hits > 0 and misses == 0
+        report("ready", 1.0, "from the on-disk cache" if self.cache_hit else "compiled cold (cache miss)")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._compiled is None:
             raise RuntimeError("compiled backend used before prepare()")
         return self._compiled(x)
+
+
+def _graph_cache_counts() -> tuple[int, int]:
+    """Inductor's FX-graph cache hits and misses so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
 
 
 def make_backend(name: str, network: nn.Module, mode: str = "default") -> EagerBackend | CompiledBackend:

@@ -45,6 +45,12 @@ def test_compiled_cpu_matches_eager_and_reports_stages(demo_model):
     assert "compiling kernels" in [s for s, _ in stages]
     assert [f for _, f in stages] == sorted(f for _, f in stages)
     assert _agree(eager, compiled, frames) >= 3
+    # the same graph again: Inductor finds it in its on-disk cache, and says so
+    again = CompiledBackend(demo_model.network, "default")
+    details = []
+    torch._dynamo.reset()  # forget in-memory compiles, as a new process would
+    again.prepare(compiled.example_input(720, 1280), lambda p: details.append(p.detail))
+    assert again.cache_hit and details[-1] == "from the on-disk cache"
 
 
 def test_compile_failure_is_a_compile_error():

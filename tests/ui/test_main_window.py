@@ -94,3 +94,16 @@ def test_threads_are_stopped_at_close(qtbot, db_path):
     win.close()
     assert all(not t.isRunning() for t in threads)
     assert not win.writer._thread.is_alive()
+
+
+def test_changing_the_source_restarts_the_line_on_it(qtbot, window, synthetic_video):
+    window.start_line()
+    _frames_painted(qtbot, window, 2)
+    first_run = window.line.run_id
+    window.source_edit.setText(str(synthetic_video))
+    window.source_edit.editingFinished.emit()
+    assert window.line.source.name == f"video {synthetic_video.name}" and window.line.run_id == first_run + 1
+    _frames_painted(qtbot, window, 2)
+    # a video ends: the line stops by itself and says so
+    qtbot.waitUntil(lambda: window.line is None, timeout=30_000)
+    assert window.start_button.text() == "Start" and not window.banner.isVisible()
