@@ -37,17 +37,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.capture.base import SourceError
 from inspector.inference.backends import COMPILE_MODES, CompileProgress, EagerBackend
-from inspector.inference.devices import DeviceError
-from inspector.inference.model import DetectorModel, ModelLoadError
+from inspector.inference.model import DetectorModel
 from inspector.metrics import RateMeter
 from inspector.storage.database import open_database
 from inspector.storage.writer import DefectWriter
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import LiveView, class_colour
 from inspector.ui.settings import remember, station_settings
-from inspector.ui.station import Line, LineConfig
+from inspector.ui.station import Line, LineBuilder, LineConfig
 from inspector.ui.workers import CompileThread
 
 PLOT_SECONDS = 60.0
@@ -74,6 +72,7 @@ class MainWindow(QMainWindow):
         self.writer = DefectWriter(self.db, db_path, on_error=self._errors.message.emit).start()
         self._models: dict[tuple[str, str], DetectorModel] = {}
         self.line: Line | None = None
+        self._builder: LineBuilder | None = None
         self.compile_thread: CompileThread | None = None
         self._old_compiles: list[CompileThread] = []
         self._serial = 0
@@ -255,29 +254,48 @@ class MainWindow(QMainWindow):
 
     # Line control ----------------------------------------------------------------------------
     def start_line(self) -> None:
-        if self.line is not None:
+        """Build the line in a worker thread; it starts when built (see ``_on_line_built``)."""
+        if self.line is not None or self._builder is not None:
             return
         self.view.show_message("Starting…")
-        try:
-            self.line = Line(self.config, self.writer, self._models)
-        except (SourceError, ModelLoadError, DeviceError, ValueError) as exc:
-            self.show_error(str(exc))
-            self.view.show_message("Line stopped")
-            self.start_button.setChecked(False)
+        self.start_button.setEnabled(False)
+        builder = LineBuilder(self.config, self.writer, self._models)
+        builder.built.connect(self._on_line_built)
+        builder.failed.connect(self._on_line_failed)
+        self._builder = builder
+        builder.start()
+
+    def _on_line_built(self, line: Line) -> None:
+        if self._builder is None:  # the window closed while the line was being built
             return
-        self.line.inspection.ended.connect(self._on_stream_ended)
-        self.line.start()
+        self._builder_done()
+        self.line = line
+        line.start()
+        line.inspection.ended.connect(self._on_stream_ended)
         self._serial = 0
         self._history.clear()
+        self._display_latency.clear()
         self.eager_radio.setChecked(True)
-        self.model_label.setText(self.line.weights_name)
-        self.history.class_ids = {name: i for i, name in self.line.model.names.items()}
+        self.model_label.setText(line.weights_name)
+        self.history.class_ids = {name: i for i, name in line.model.names.items()}
         self.source_edit.setText(self.config.source)
-        self._fill_classes(self.line.model.names)
+        self._fill_classes(line.model.names)
         self.pause_button.setChecked(False)
         self.start_button.setChecked(True)
         self.start_button.setText("Stop")
         self.hide_error()
+
+    def _on_line_failed(self, reason: str) -> None:
+        self._builder_done()
+        self.show_error(reason)
+        self.view.show_message("Line stopped")
+        self.start_button.setChecked(False)
+
+    def _builder_done(self) -> None:
+        if self._builder is not None:
+            self._builder.wait()
+            self._builder = None
+        self.start_button.setEnabled(True)
 
     def stop_line(self) -> None:
         self._cancel_compile()
@@ -517,6 +535,11 @@ class MainWindow(QMainWindow):
         )
         self._poll.stop()
         self._gauges.stop()
+        if self._builder is not None:
+            self._builder.wait()  # a line being built is let finish; its run is closed unstarted
+            orphan, self._builder = self._builder.line, None
+            if orphan is not None:
+                self.writer.end_run(orphan.run_id, 0)
         self.stop_line()
         for thread in self._old_compiles:
             thread.wait()  # a compile cannot be interrupted; its result is discarded

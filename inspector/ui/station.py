@@ -8,13 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from PySide6.QtCore import QThread, Signal
+
+from inspector.capture.base import SourceError
 from inspector.capture.spec import open_source
 from inspector.headless import model_input_size
-from inspector.inference.devices import describe_device, resolve_device
+from inspector.inference.devices import DeviceError, describe_device, resolve_device
 from inspector.inference.engine import Engine
-from inspector.inference.model import DetectorModel, load_detector
+from inspector.inference.model import DetectorModel, ModelLoadError, load_detector
 from inspector.inspection.rules import InspectionRules
 from inspector.pipeline import FrameSlot, Inspector
+from inspector.storage.database import StorageError
 from inspector.storage.writer import DefectWriter, RunInfo
 from inspector.ui.workers import CaptureThread, InspectionThread, LatestResult
 
@@ -36,7 +40,7 @@ class LineConfig:
 
 
 class Line:
-    """A running line: its threads, its run in the log, and the newest result."""
+    """A line: built (model loaded, run opened) in any thread, then started in the GUI thread."""
 
     def __init__(
         self, config: LineConfig, writer: DefectWriter, models: dict[tuple[str, str], DetectorModel]
@@ -70,11 +74,13 @@ class Line:
         self.inspector = Inspector(self.engine, rules, writer, self.run_id)
         self.slot = FrameSlot(keep_latest=self.source.live)
         self.latest = LatestResult()
-        self.capture = CaptureThread(self.source, self.slot)
-        self.inspection = InspectionThread(self.inspector, self.slot, self.latest)
         self._writer = writer
 
     def start(self) -> None:
+        """Called in the GUI thread, so the QThread objects belong to it (the rest of the line
+        may have been built in a worker, off the GUI thread)."""
+        self.capture = CaptureThread(self.source, self.slot)
+        self.inspection = InspectionThread(self.inspector, self.slot, self.latest)
         self.inspection.start()
         self.capture.start()
 
@@ -93,3 +99,25 @@ class Line:
     @property
     def weights_name(self) -> str:
         return Path(self.model.path).name
+
+
+class LineBuilder(QThread):
+    """Loads the model and opens the run off the GUI thread, so the window never freezes on it."""
+
+    built = Signal(object)  # Line
+    failed = Signal(str)
+
+    def __init__(
+        self, config: LineConfig, writer: DefectWriter, models: dict[tuple[str, str], DetectorModel]
+    ):
+        super().__init__()
+        self.setObjectName("line-builder")
+        self.args = (config, writer, models)
+
+    def run(self) -> None:
+        try:
+            self.line = Line(*self.args)
+        except (SourceError, ModelLoadError, DeviceError, StorageError, ValueError) as exc:
+            self.failed.emit(str(exc))
+            return
+        self.built.emit(self.line)

@@ -76,7 +76,8 @@ def test_a_bad_source_shows_a_banner_and_the_window_stays_usable(qtbot, db_path)
     qtbot.addWidget(win)
     win.show()
     win.start_line()
-    assert win.banner.isVisible() and "not found" in win.banner.text()
+    qtbot.waitUntil(win.banner.isVisible, timeout=20_000)
+    assert "not found" in win.banner.text()
     assert win.line is None and win.start_button.text() == "Start"
     win.close()
 
@@ -102,6 +103,7 @@ def test_changing_the_source_restarts_the_line_on_it(qtbot, window, synthetic_vi
     first_run = window.line.run_id
     window.source_edit.setText(str(synthetic_video))
     window.source_edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: window.line is not None and window.line.run_id == first_run + 1, timeout=20_000)
     assert window.line.source.name == f"video {synthetic_video.name}" and window.line.run_id == first_run + 1
     _frames_painted(qtbot, window, 2)
     # a video ends: the line stops by itself and says so
