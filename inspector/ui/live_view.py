@@ -33,12 +33,13 @@ class LiveView(QWidget):
         self._result: InspectionResult | None = None
         self._image: QImage | None = None
         self._message = "Line stopped"
-        self.painted = 0  # frames actually painted, for the display rate and for tests
+        self.shown = 0  # new results handed to the view (repaints of the same one do not count)
 
     def show_result(self, result: InspectionResult) -> None:
         self._result = result
         self._image = frame_to_qimage(result.frame.image)  # the frame (kept in _result) owns the pixels
         self._message = ""
+        self.shown += 1
         self.update()
 
     def show_message(self, message: str) -> None:
@@ -63,7 +64,6 @@ class LiveView(QWidget):
         if self._message:
             self._draw_centre_text(p, self._message)
         p.end()
-        self.painted += 1
 
     def _draw_boxes(self, p: QPainter, target: QRectF, scale: float) -> None:
         assert self._result is not None

@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
         self.line = line
         line.start()
         line.inspection.ended.connect(self._on_stream_ended)
+        line.inspection.backend_failed.connect(self._on_compile_failed)
         self._serial = 0
         self._history.clear()
         self._display_latency.clear()

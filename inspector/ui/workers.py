@@ -67,6 +67,7 @@ class InspectionThread(QThread):
     """
 
     ended = Signal(str)  # why the stream ended ("" when it simply ran out)
+    backend_failed = Signal(str)  # the compiled backend broke while running; eager took over
 
     def __init__(self, inspector: Inspector, slot: FrameSlot, latest: LatestResult) -> None:
         super().__init__()
@@ -101,7 +102,18 @@ class InspectionThread(QThread):
                 backend, self._next_backend = self._next_backend, None
             if backend is not None:
                 self.inspector.engine.use(backend)
-            result = self.inspector.process(frame)
+            try:
+                result = self.inspector.process(frame)
+            except Exception as exc:  # a dead inspection thread would freeze the line silently
+                engine = self.inspector.engine
+                if engine.backend.name != "compiled":
+                    self.ended.emit(f"inspection stopped: {type(exc).__name__}: {exc}")
+                    return
+                engine.use(EagerBackend(engine.model.network))
+                self.backend_failed.emit(
+                    f"compiled backend failed while running ({type(exc).__name__}: {exc})"
+                )
+                continue
             self.rate.tick(result.done_at)
             self.latency.add("capture", result.wait_ms)
             self.latency.add("pre", result.times.pre_ms)
@@ -141,6 +153,10 @@ class CompileThread(QThread):
         except CompileError as exc:
             if not self.cancelled:
                 self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # whatever else breaks, the GUI must hear of it
+            if not self.cancelled:
+                self.failed.emit(f"compile failed ({type(exc).__name__}: {exc})")
             return
         if not self.cancelled:
             self.ready.emit(backend)
