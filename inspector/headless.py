@@ -113,7 +113,8 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
                 started = time.perf_counter()  # rates and latencies describe the line, not the compile
             result = inspector.process(frame)
             if frame.captured_at >= started:
-                _track(latency, result)
+                for stage, ms in result.stage_ms().items():
+                    latency.add(stage, ms)
                 timed_frames += 1
             if detections_file is not None:
                 _write_detections(detections_file, result, source.name)
@@ -165,14 +166,6 @@ def _switch_backend(engine: Engine, opts: RunOptions, height: int, width: int, s
     else:
         engine.use(backend)
     return time.perf_counter() - start
-
-
-def _track(latency: LatencyTracker, result: InspectionResult) -> None:
-    latency.add("capture", result.wait_ms)
-    latency.add("pre", result.times.pre_ms)
-    latency.add("infer", result.times.infer_ms)
-    latency.add("post", result.times.post_ms)
-    latency.add("total", result.latency_ms)
 
 
 def _write_detections(fh: IO[str], result: InspectionResult, source_name: str) -> None:

@@ -107,6 +107,16 @@ class InspectionResult:
         """Capture to inspected result."""
         return (self.done_at - self.frame.captured_at) * 1e3
 
+    def stage_ms(self) -> dict[str, float]:
+        """Each stage's milliseconds, as the gauges and summaries track them."""
+        return {
+            "capture": self.wait_ms,
+            "pre": self.times.pre_ms,
+            "infer": self.times.infer_ms,
+            "post": self.times.post_ms,
+            "total": self.latency_ms,
+        }
+
 
 class Inspector:
     """Detect, judge and log one frame at a time, in the calling (inference) thread."""

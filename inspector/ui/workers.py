@@ -115,10 +115,8 @@ class InspectionThread(QThread):
                 )
                 continue
             self.rate.tick(result.done_at)
-            self.latency.add("capture", result.wait_ms)
-            self.latency.add("pre", result.times.pre_ms)
-            self.latency.add("infer", result.times.infer_ms)
-            self.latency.add("post", result.times.post_ms)
+            for stage, ms in result.stage_ms().items():
+                self.latency.add(stage, ms)
             self.defect_counts.update(d.class_name for d in result.verdict.defects)
             self.latest.put(result)
 
