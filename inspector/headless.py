@@ -15,7 +15,7 @@ from inspector.capture.spec import open_source
 from inspector.inference.backends import CompileError, CompileProgress, make_backend
 from inspector.inference.devices import describe_device, resolve_device
 from inspector.inference.engine import Engine
-from inspector.inference.model import load_detector
+from inspector.inference.model import load_detector, model_input_size
 from inspector.inspection.rules import InspectionRules
 from inspector.metrics import LatencyTracker
 from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
@@ -45,15 +45,6 @@ class RunOptions:
     save_images: bool = True
     detections_out: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
-
-
-def model_input_size(network: Any, requested: int | None) -> int:
-    """The size asked for, else the size the checkpoint was trained at, else 640."""
-    if requested:
-        return requested
-    args = getattr(network, "args", None)
-    trained = args.get("imgsz") if isinstance(args, dict) else None
-    return trained if isinstance(trained, int) else 640
 
 
 def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -94,3 +95,12 @@ def load_detector(
         device=device,
         dtype=dtype,
     )
+
+
+def model_input_size(network: Any, requested: int | None) -> int:
+    """The size asked for, else the size the checkpoint was trained at, else 640."""
+    if requested:
+        return requested
+    args = getattr(network, "args", None)
+    trained = args.get("imgsz") if isinstance(args, dict) else None
+    return trained if isinstance(trained, int) else 640

@@ -12,10 +12,9 @@ from PySide6.QtCore import QThread, Signal
 
 from inspector.capture.base import SourceError
 from inspector.capture.spec import open_source
-from inspector.headless import model_input_size
 from inspector.inference.devices import DeviceError, describe_device, resolve_device
 from inspector.inference.engine import Engine
-from inspector.inference.model import DetectorModel, ModelLoadError, load_detector
+from inspector.inference.model import DetectorModel, ModelLoadError, load_detector, model_input_size
 from inspector.inspection.rules import InspectionRules
 from inspector.pipeline import FrameSlot, Inspector
 from inspector.storage.database import StorageError
