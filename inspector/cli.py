@@ -77,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no window; print a summary at the end")
     _add_line_options(run)
     run.add_argument("--backend", default="eager", help="eager or compiled")
-    run.add_argument("--mode", default="default", help="torch.compile mode for --backend compiled")
+    run.add_argument(
+        "--mode",
+        default="reduce-overhead",
+        help="compile mode for --backend compiled (see `inspector bench`)",
+    )
     run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")
     run.add_argument("--roi", default=None, help="region of interest x1,y1,x2,y2 in frame pixels")
@@ -115,6 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--source", default="synthetic", help="the synthetic source the run used")
     evaluate.add_argument("--seed", type=int, default=0, help="the run's --seed")
     evaluate.add_argument("--iou", type=float, default=0.5, help="IoU a detection needs to count")
+
+    bench = sub.add_parser(
+        "bench", help="time ultralytics predict against inspector eager and compiled on 1080p frames"
+    )
+    bench.add_argument("--weights", default=None, help=".pt or model .yaml (default: the demo model)")
+    bench.add_argument("--imgsz", type=int, default=640)
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    bench.add_argument(
+        "--modes",
+        default=None,
+        help="comma-separated compile modes (default: reduce-overhead,cuda-graph on a GPU)",
+    )
+    bench.add_argument("--iters", type=int, default=300, help="timed frames per contender")
+    bench.add_argument("--warmup", type=int, default=50, help="untimed frames first")
+    bench.add_argument("--frame", default="1920x1080", help="frame size WxH")
+    bench.add_argument("--conf", type=float, default=0.25)
+    bench.add_argument("--iou", type=float, default=0.7)
+    bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics' own predict")
+    bench.add_argument(
+        "--switch",
+        type=float,
+        default=0.0,
+        help="also time the eager stream during a cold compile, after S s",
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+    cache = sub.add_parser("cache", help="show or clear the compile cache")
+    cache.add_argument("--clear", action="store_true", help="delete it; the next compile starts cold")
 
     train = sub.add_parser("train-demo", help="train the demo model on the synthetic line (GPU advised)")
     train.add_argument("--out", type=Path, required=True, help="folder for data, runs and the checkpoint")
@@ -278,6 +310,60 @@ def _cmd_train_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from inspector.bench import BenchOptions, format_bench, run_bench
+    from inspector.inference.backends import COMPILE_MODES
+    from inspector.inference.devices import resolve_device
+
+    device = resolve_device(args.device)
+    default_modes = "reduce-overhead,cuda-graph" if device.type == "cuda" else "default"
+    modes = tuple(m.strip() for m in (args.modes or default_modes).split(",") if m.strip())
+    for mode in modes:
+        if mode not in COMPILE_MODES:
+            raise UsageError(f"unknown compile mode {mode!r}: choose {', '.join(COMPILE_MODES)}")
+    size = re.fullmatch(r"(\d+)x(\d+)", args.frame)
+    if not size:
+        raise UsageError(f"--frame {args.frame!r}: use WxH, e.g. 1920x1080")
+    if args.iters < 1 or args.warmup < 0:
+        raise UsageError("--iters must be at least 1 and --warmup at least 0")
+    opts = BenchOptions(
+        weights=_demo_or(args.weights),
+        device=device,
+        imgsz=args.imgsz,
+        modes=modes,
+        iters=args.iters,
+        warmup=args.warmup,
+        frame_width=int(size.group(1)),
+        frame_height=int(size.group(2)),
+        conf=args.conf,
+        iou=args.iou,
+        ultralytics=not args.no_ultralytics,
+        switch_s=args.switch,
+    )
+    torch.backends.cudnn.benchmark = False  # same kernels for every contender
+    report = run_bench(opts, lambda m: print(m, file=sys.stderr, flush=True))
+    print(json.dumps(report) if args.json else format_bench(report))
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    import shutil
+
+    path = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    if not path.exists():
+        print(f"compile cache {path}: empty")
+        return 0
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    if args.clear:
+        shutil.rmtree(path)
+        print(f"compile cache {path}: cleared ({size / 2**20:.1f} MiB); the next compile starts cold")
+    else:
+        print(f"compile cache {path}: {size / 2**20:.1f} MiB (inspector cache --clear deletes it)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -294,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         "synth": _cmd_synth,
         "evaluate": _cmd_evaluate,
         "train-demo": _cmd_train_demo,
+        "bench": _cmd_bench,
+        "cache": _cmd_cache,
     }
     try:
         return handlers[args.command](args)

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from inspector.capture.spec import open_source
-from inspector.inference.backends import CompileError, CompileProgress, make_backend
+from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device, resolve_device
 from inspector.inference.engine import Engine
+from inspector.inference.frame_pipeline import CompileProgress
 from inspector.inference.model import load_detector, model_input_size
 from inspector.inspection.rules import InspectionRules
 from inspector.metrics import LatencyTracker
@@ -31,7 +32,7 @@ class RunOptions:
     source: str = "synthetic"
     weights: str = ""
     backend: str = "eager"
-    mode: str = "default"
+    mode: str = "reduce-overhead"
     device: str = "auto"
     imgsz: int | None = None
     frames: int | None = None
@@ -87,6 +88,9 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
     detections_file = (
         opts.detections_out.open("w", encoding="utf-8", buffering=1) if opts.detections_out else None
     )
+    compiled = CompiledBackend(model, imgsz, opts.mode) if opts.backend == "compiled" else None
+    if compiled is not None:
+        compiled.start()  # the worker imports torch and loads the model while the source opens
     started = time.perf_counter()
     compile_s = 0.0
     timed_frames = 0
@@ -99,10 +103,12 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
                 if slot.closed:
                     break
                 continue
-            if inspector.frames == 0 and opts.backend != "eager":
-                compile_s = _switch_backend(engine, opts, frame.height, frame.width, say)
+            if inspector.frames == 0 and compiled is not None:
+                compile_s = _switch_backend(engine, compiled, frame.height, frame.width, say)
                 started = time.perf_counter()  # rates and latencies describe the line, not the compile
             result = inspector.process(frame)
+            if reason := engine.take_fallback():
+                say(f"{reason}; continuing on the eager backend")
             if frame.captured_at >= started:
                 for stage, ms in result.stage_ms().items():
                     latency.add(stage, ms)
@@ -117,6 +123,8 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
         stop.set()
         source.cancel()
         capture.join(timeout=10)
+        if compiled is not None:
+            compiled.close()
         if detections_file is not None:
             detections_file.close()
         writer.end_run(run_id, inspector.frames)
@@ -145,13 +153,12 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
     }
 
 
-def _switch_backend(engine: Engine, opts: RunOptions, height: int, width: int, say: Say) -> float:
+def _switch_backend(engine: Engine, backend: CompiledBackend, height: int, width: int, say: Say) -> float:
     """Compile for the source's frame size; on failure say why and stay on eager. Returns the
     seconds it took."""
     start = time.perf_counter()
-    backend = make_backend(opts.backend, engine.model.network, opts.mode)
     try:
-        backend.prepare(engine.example_input(height, width), _progress_printer(say))
+        backend.prepare((height, width), progress=_progress_printer(say))
     except CompileError as exc:
         say(f"{exc}; continuing on the eager backend")
     else:

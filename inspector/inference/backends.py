@@ -1,38 +1,39 @@
-"""Eager and ``torch.compile``d execution of the same network behind one call signature."""
+"""The two ways a frame is run: eager PyTorch in this thread, or compiled in a worker process.
+
+The compiled backend compiles and runs in its own process (``compiled_worker``), so neither the
+compile nor its kernels ever hold this process's interpreter lock: the eager backend keeps serving
+the line at its normal rate while the other one gets ready, and the swap is one assignment.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
+import torch.multiprocessing as mp
 from torch import nn
 
-COMPILE_MODES: tuple[str, ...] = (
-    "default",
-    "reduce-overhead",
-    "max-autotune",
-    "max-autotune-no-cudagraphs",
+from inspector.inference.compiled_worker import serve
+from inspector.inference.frame_pipeline import (
+    MAX_CANDIDATES,
+    PIPELINE_MODES,
+    CompileProgress,
+    ProgressCallback,
 )
+from inspector.inference.model import DetectorModel
+
+COMPILE_MODES: tuple[str, ...] = tuple(PIPELINE_MODES)
 BACKENDS: tuple[str, ...] = ("eager", "compiled")
+START_TIMEOUT_S = 300.0  # importing torch and loading a model, on the slowest line PC
 
 
 class CompileError(RuntimeError):
-    """``torch.compile`` could not build the model; the eager backend stays in charge."""
-
-
-@dataclass(frozen=True, slots=True)
-class CompileProgress:
-    """One step of a compile warm-up, for a progress bar: ``fraction`` runs from 0 to 1."""
-
-    stage: str
-    fraction: float
-    elapsed_s: float
-    detail: str = ""
-
-
-ProgressCallback = Callable[[CompileProgress], None]
+    """The compiled backend could not be built; the eager backend stays in charge."""
 
 
 class Predictions(nn.Module):
@@ -48,86 +49,209 @@ class Predictions(nn.Module):
 
 
 class EagerBackend:
-    """Plain PyTorch: nothing to prepare, ready at once."""
+    """Plain PyTorch in the calling thread: nothing to prepare, ready at once."""
 
     name = "eager"
+    label = "eager"
 
     def __init__(self, network: nn.Module) -> None:
         self.module = Predictions(network)
-        self.label = "eager"
-
-    def prepare(self, example: torch.Tensor, progress: ProgressCallback | None = None) -> None:
-        with torch.inference_mode():
-            self.module(example)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
 
 
-class CompiledBackend:
-    """``torch.compile(fullgraph=True, dynamic=False)`` over a fixed input shape.
+@dataclass(frozen=True, slots=True)
+class CompiledResult:
+    """What the worker found in one frame: ``top_candidates`` rows, and where the time went."""
 
-    ``prepare`` runs the eager model once (the Detect head builds its anchors on its first call,
-    which ``fullgraph`` cannot trace), then compiles and warms up, reporting each stage.
+    candidates: torch.Tensor  # (k, 6) float32 on the host, in model-input pixels
+    transfer_ms: float  # copy into shared memory and the two pipe messages
+    device_ms: float  # the worker's side: host→device copy, letterbox, network, copy back
+
+
+class CompiledBackend:
+    """A worker process that compiles the model for one frame size and then runs it.
+
+    ``start`` spawns the worker (imports and model load happen there, in the background);
+    ``prepare`` compiles for a frame size, reporting each stage; calling it runs one frame.
+    ``cancel`` ends the worker at once, which is the only way to stop a compile midway.
     """
 
     name = "compiled"
 
-    def __init__(self, network: nn.Module, mode: str = "default") -> None:
-        if mode not in COMPILE_MODES:
+    def __init__(
+        self,
+        model: DetectorModel,
+        imgsz: int,
+        mode: str = "reduce-overhead",
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        if mode not in PIPELINE_MODES:
             raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
+        self.model = model
+        self.imgsz = imgsz
         self.mode = mode
-        self.label = f"compiled ({mode})"
-        self._eager = Predictions(network)
-        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
-        self.cache_hit = False  # after prepare: whether Inductor found the graph in its disk cache
+        self.cache_dir = str(cache_dir) if cache_dir else None
+        self.cache_hit = False
+        self.frame_shape: tuple[int, int] | None = None  # the frame size it is ready for
+        self._conn = None
+        self._process = None
+        self._loaded = False
+        self._lock = threading.Lock()  # one conversation with the worker at a time
+        self._frame_buf: torch.Tensor | None = None
+        self._out_buf: torch.Tensor | None = None
+        self._cancelled = False
 
-    def prepare(self, example: torch.Tensor, progress: ProgressCallback | None = None) -> None:
+    @property
+    def label(self) -> str:
+        return f"compiled ({self.mode})"
+
+    @property
+    def ready(self) -> bool:
+        return self.frame_shape is not None
+
+    def start(self) -> None:
+        """Spawn the worker if it is not running; returns at once."""
+        if self._process is not None and self._process.is_alive():
+            return
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        device = str(self.model.device)
+        args = (child, self.model.path, device, self.imgsz, self.cache_dir)
+        self._process = ctx.Process(target=serve, args=args, name="inspector-compile", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn, self._loaded, self.frame_shape = parent, False, None
+
+    def wait_started(self) -> None:
+        """Start the worker and wait until it has loaded the model; raises ``CompileError``."""
+        with self._lock:
+            self._ensure_loaded()
+
+    def _ensure_loaded(self) -> None:
+        self.start()
+        if not self._loaded:
+            self._expect("loaded", START_TIMEOUT_S)
+            self._loaded = True
+
+    def prepare(
+        self, frame_shape: tuple[int, int], mode: str | None = None, progress: ProgressCallback | None = None
+    ) -> None:
+        """Compile for frames of ``frame_shape`` (h, w); raises ``CompileError`` with the reason."""
+        if mode is not None and mode != self.mode:
+            if mode not in PIPELINE_MODES:
+                raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
+            self.mode = mode
+        if PIPELINE_MODES[self.mode].inductor is None and self.model.device.type != "cuda":
+            raise CompileError(f"the {self.mode} mode needs a CUDA device; on the CPU choose default")
         start = time.perf_counter()
+        self._cancelled = False
+        with self._lock:
+            self.frame_shape = None
+            try:
+                if not self._loaded and progress is not None:
+                    progress(CompileProgress("starting worker", 0.0, 0.0, "loading torch and the model"))
+                self._ensure_loaded()
+                h, w = frame_shape
+                self._frame_buf = torch.empty((h, w, 3), dtype=torch.uint8).share_memory_()
+                self._out_buf = torch.empty((MAX_CANDIDATES, 6), dtype=torch.float32).share_memory_()
+                self._send(("prepare", self.mode, self._frame_buf, self._out_buf))
+                while True:
+                    msg = self._receive(None)
+                    if msg[0] == "progress" and progress is not None:
+                        p: CompileProgress = msg[1]
+                        progress(CompileProgress(p.stage, p.fraction, time.perf_counter() - start, p.detail))
+                    elif msg[0] == "ready":
+                        self.cache_hit = bool(msg[1])
+                        break
+                    elif msg[0] == "failed":
+                        raise CompileError(msg[1])
+            except CompileError:
+                if self._cancelled:
+                    raise CompileError("compile cancelled") from None
+                raise
+        self.frame_shape = (h, w)
 
-        def report(stage: str, fraction: float, detail: str = "") -> None:
-            if progress is not None:
-                progress(CompileProgress(stage, fraction, time.perf_counter() - start, detail))
-
-        warm_calls = 3 if self.mode in ("reduce-overhead", "max-autotune") else 1
-        before = _graph_cache_counts()
-        try:
-            with torch.inference_mode():
-                report("tracing", 0.0, "eager reference run")
-                self._eager(example)
-                compiled = torch.compile(self._eager, fullgraph=True, dynamic=False, mode=self.mode)
-                report("compiling kernels", 0.1, f"mode={self.mode}")
-                compiled(example)
-                for i in range(warm_calls):
-                    stage = "capturing graphs" if i == 0 and warm_calls > 1 else "warm-up runs"
-                    report(stage, 0.8 + 0.2 * i / warm_calls)
-                    compiled(example)
-                if example.device.type == "cuda":
-                    torch.cuda.synchronize(example.device)
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CompileError(f"torch.compile failed ({type(exc).__name__}: {reason})") from exc
-        self._compiled = compiled
-        hits, misses = (now - then for now, then in zip(_graph_cache_counts(), before, strict=True))
-        self.cache_hit = hits > 0 and misses == 0
-        report("ready", 1.0, "from the on-disk cache" if self.cache_hit else "compiled cold (cache miss)")
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self._compiled is None:
+    def __call__(self, image: np.ndarray) -> CompiledResult:
+        if self.frame_shape is None or self._frame_buf is None or self._out_buf is None:
             raise RuntimeError("compiled backend used before prepare()")
-        return self._compiled(x)
+        if image.shape[:2] != self.frame_shape:
+            raise ValueError(
+                f"frame size changed from {self.frame_shape[1]}x{self.frame_shape[0]} to "
+                f"{image.shape[1]}x{image.shape[0]}; the compiled model is built for one size"
+            )
+        start = time.perf_counter()
+        with self._lock:
+            self._frame_buf.copy_(torch.from_numpy(image))
+            self._send(("frame",))
+            msg = self._receive(10.0)
+            if msg[0] != "done":
+                raise RuntimeError(f"compiled worker: {msg[1]}")
+            candidates = self._out_buf[: msg[1]].clone()
+        total_ms = (time.perf_counter() - start) * 1e3
+        return CompiledResult(candidates, total_ms - msg[2], msg[2])
+
+    def cancel(self) -> None:
+        """Stop a compile midway by ending the worker; ``prepare`` then raises ``CompileError``."""
+        self._cancelled = True
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """End the worker and forget it: politely when idle, at once when mid-compile."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            if self._lock.locked():  # a compile is running: it cannot be interrupted any other way
+                self._process.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    self._conn.send(("close",))
+        self._process.join(timeout_s)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout_s)
+        self._conn.close()
+        self._process = self._conn = None
+        self.frame_shape = None
+
+    def _expect(self, kind: str, timeout_s: float) -> None:
+        msg = self._receive(timeout_s)
+        if msg[0] == "failed":
+            raise CompileError(msg[1])
+        if msg[0] != kind:
+            raise CompileError(f"compile worker said {msg[0]!r} where {kind!r} was due")
+
+    def _send(self, msg: tuple) -> None:
+        try:
+            self._conn.send(msg)
+        except OSError:
+            self._process.join(1.0)
+            raise CompileError(f"compile worker exited (exit code {self._process.exitcode})") from None
+
+    def _receive(self, timeout_s: float | None) -> tuple:
+        """The worker's next message; a dead or silent worker becomes a ``CompileError``."""
+        conn, process = self._conn, self._process
+        try:
+            while not conn.poll(0.5 if timeout_s is None else min(0.5, timeout_s)):
+                if not process.is_alive():
+                    raise EOFError
+                if timeout_s is not None:
+                    timeout_s -= 0.5
+                    if timeout_s <= 0:
+                        raise CompileError("compile worker stopped answering")
+            return conn.recv()
+        except (EOFError, OSError):
+            process.join(1.0)
+            raise CompileError(f"compile worker exited (exit code {process.exitcode})") from None
 
 
-def _graph_cache_counts() -> tuple[int, int]:
-    """Inductor's FX-graph cache hits and misses so far in this process."""
-    from torch._dynamo.utils import counters
-
-    return counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
-
-
-def make_backend(name: str, network: nn.Module, mode: str = "default") -> EagerBackend | CompiledBackend:
+def make_backend(
+    name: str, model: DetectorModel, imgsz: int, mode: str = "reduce-overhead"
+) -> EagerBackend | CompiledBackend:
     if name == "eager":
-        return EagerBackend(network)
+        return EagerBackend(model.network)
     if name == "compiled":
-        return CompiledBackend(network, mode)
+        return CompiledBackend(model, imgsz, mode)
     raise ValueError(f"unknown backend {name!r}: choose eager or compiled")

@@ -10,7 +10,7 @@ import torch
 
 from inspector.inference.backends import CompiledBackend, EagerBackend
 from inspector.inference.model import DetectorModel
-from inspector.inference.postprocess import select_boxes, to_frame_pixels
+from inspector.inference.postprocess import select_boxes, select_candidates, to_frame_pixels
 from inspector.inference.preprocess import Preprocessor, letterbox_geometry
 
 
@@ -31,7 +31,11 @@ class Detection:
 
 @dataclass(frozen=True, slots=True)
 class StageTimes:
-    """Milliseconds per stage; on CUDA each stage is synchronised, so the split is real."""
+    """Milliseconds per stage; on CUDA each stage is synchronised, so the split is real.
+
+    On the compiled backend the letterbox runs inside the compiled graph: ``pre`` is then the
+    hand-over to its worker (shared-memory copy and pipe) and ``infer`` all the worker's device time.
+    """
 
     pre_ms: float
     infer_ms: float
@@ -66,35 +70,59 @@ class Engine:
         self.max_det = max_det
         self.preprocess = Preprocessor(imgsz, model.stride, model.device, model.dtype)
         self.backend: EagerBackend | CompiledBackend = EagerBackend(model.network)
+        self.fallback = ""  # why the compiled backend was dropped, until someone takes the news
 
-    def example_input(self, frame_height: int, frame_width: int) -> torch.Tensor:
-        """An input of the shape frames of this size get, for warm-up and compilation."""
-        h, w = letterbox_geometry(frame_height, frame_width, self.imgsz, self.model.stride).input
-        return torch.rand((1, 3, h, w), device=self.model.device).to(self.model.dtype)
+    def take_fallback(self) -> str:
+        """The reason eager took over from a failing compiled backend since the last call, or ""."""
+        reason, self.fallback = self.fallback, ""
+        return reason
 
     def use(self, backend: EagerBackend | CompiledBackend) -> None:
         self.backend = backend
 
     def detect(self, image: np.ndarray) -> EngineOutput:
+        backend = self.backend  # one backend for the whole frame, whatever a swap does meanwhile
+        if isinstance(backend, CompiledBackend):
+            try:
+                return self._detect_compiled(backend, image)
+            except Exception as exc:  # a broken worker must not stop the line: eager takes over
+                backend = self.backend = EagerBackend(self.model.network)
+                self.fallback = f"compiled backend failed while running ({type(exc).__name__}: {exc})"
         sync = _synchronizer(self.model.device)
         t0 = time.perf_counter()
         with torch.inference_mode():
             x, box = self.preprocess(image)
             sync()
             t1 = time.perf_counter()
-            raw = self.backend(x)
+            raw = backend(x)
             sync()
             t2 = time.perf_counter()
             dets = select_boxes(raw[0], self.conf, self.iou, self.max_det, self.model.end2end)
             dets = to_frame_pixels(dets, box).cpu().numpy()
         t3 = time.perf_counter()
+        return EngineOutput(
+            self._detections(dets),
+            StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+            backend.label,
+        )
+
+    def _detect_compiled(self, backend: CompiledBackend, image: np.ndarray) -> EngineOutput:
+        out = backend(image)
+        t0 = time.perf_counter()
+        box = letterbox_geometry(image.shape[0], image.shape[1], self.imgsz, self.model.stride).letterbox
+        dets = select_candidates(out.candidates, self.conf, self.iou, self.max_det, self.model.end2end)
+        dets = to_frame_pixels(dets, box).numpy()
+        post_ms = (time.perf_counter() - t0) * 1e3
+        return EngineOutput(
+            self._detections(dets), StageTimes(out.transfer_ms, out.device_ms, post_ms), backend.label
+        )
+
+    def _detections(self, dets: np.ndarray) -> tuple[Detection, ...]:
         names = self.model.names
-        detections = tuple(
+        return tuple(
             Detection(int(c), names.get(int(c), str(int(c))), float(s), *map(float, xyxy))
             for *xyxy, s, c in dets.tolist()
         )
-        times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
-        return EngineOutput(detections, times, self.backend.label)
 
 
 def _synchronizer(device: torch.device):

@@ -65,7 +65,9 @@ def load_detector(
     from ultralytics import YOLO  # heavy import, kept off the CLI's start-up path
 
     try:
-        yolo = YOLO(str(path), task=None, verbose=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # a model built from YAML gets the same weights in every process
+            yolo = YOLO(str(path), task=None, verbose=False)
     except Exception as exc:  # ultralytics raises many types for a bad file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"{path}: not a loadable ultralytics model ({reason})") from exc

@@ -38,6 +38,33 @@ def select_boxes(
     return torch.cat([xyxy[kept], scores[kept, None], classes[kept, None].float()], dim=1)
 
 
+def top_candidates(raw: torch.Tensor, k: int, end2end: bool) -> torch.Tensor:
+    """The ``k`` best-scoring boxes of one image as (k, 6) ``x1 y1 x2 y2 score class`` float32.
+
+    Fixed-shape (no thresholds, no NMS), so it compiles into the same graph as the network and
+    only ``k`` rows cross to the host; ``select_candidates`` finishes the job there.
+    """
+    if end2end:
+        return raw[0].float()
+    pred = raw[0].transpose(0, 1)  # (anchors, 4 + nc)
+    scores, classes = pred[:, 4:].max(dim=1)
+    top, index = scores.topk(min(k, scores.numel()))
+    cx, cy, w, h = pred[index, :4].float().unbind(1)
+    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1)
+    return torch.cat([xyxy, top.float()[:, None], classes[index].float()[:, None]], dim=1)
+
+
+def select_candidates(
+    cand: torch.Tensor, conf: float, iou: float, max_det: int, end2end: bool
+) -> torch.Tensor:
+    """``top_candidates`` → the same detections ``select_boxes`` gives (thresholds, per-class NMS)."""
+    cand = cand[cand[:, 4] > conf]
+    if end2end or not len(cand):
+        return cand[:max_det]
+    kept = torchvision.ops.batched_nms(cand[:, :4], cand[:, 4], cand[:, 5].long(), iou)[:max_det]
+    return cand[kept]
+
+
 def to_frame_pixels(dets: torch.Tensor, box: Letterbox) -> torch.Tensor:
     """Undo the letterbox and clip to the frame."""
     out = dets.clone()

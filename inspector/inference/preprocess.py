@@ -68,23 +68,9 @@ class Preprocessor:
     def __call__(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}")
-        h, w = image.shape[:2]
-        geo = letterbox_geometry(h, w, self.imgsz, self.stride)
-        (new_h, new_w), (in_h, in_w), box = geo.resized, geo.input, geo.letterbox
-        x = self._to_device(image)  # (1, 3, h, w) uint8 BGR, channels-last view
-        x = x.flip(1)  # BGR → RGB
-        if self.device.type == "cpu":
-            if (new_h, new_w) != (h, w):
-                x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
-            x = x.to(self.dtype)
-        else:
-            x = x.to(self.dtype)
-            if (new_h, new_w) != (h, w):
-                x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
-        pad = (box.left, in_w - new_w - box.left, box.top, in_h - new_h - box.top)
-        x = F.pad(x, pad, value=float(PAD_VALUE))
-        x = x.mul_(1.0 / 255.0).contiguous()
-        return x, box
+        geo = letterbox_geometry(image.shape[0], image.shape[1], self.imgsz, self.stride)
+        x = letterbox_tensor(self._to_device(image), geo, self.dtype, self.device.type == "cpu")
+        return x, geo.letterbox
 
     def _to_device(self, image: np.ndarray) -> torch.Tensor:
         with warnings.catch_warnings():
@@ -96,4 +82,25 @@ class Preprocessor:
                 self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)
             self._pinned.copy_(host)
             host = self._pinned.to(self.device, non_blocking=True)
-        return host.permute(2, 0, 1).unsqueeze(0)
+        return host
+
+
+def letterbox_tensor(
+    frame: torch.Tensor, geo: Geometry, dtype: torch.dtype, resize_uint8: bool
+) -> torch.Tensor:
+    """An (H, W, 3) uint8 BGR frame → the (1, 3, h, w) RGB model input in ``dtype``, scaled to 0..1.
+
+    ``resize_uint8`` resizes before the cast (cheaper for eager CPU code); otherwise after it, which
+    a compiler fuses into one kernel that reads only the source pixels it needs.
+    """
+    (new_h, new_w), (in_h, in_w), box = geo.resized, geo.input, geo.letterbox
+    x = frame.permute(2, 0, 1).unsqueeze(0).flip(1)  # (1, 3, H, W) RGB, channels-last view
+    resize = (new_h, new_w) != tuple(frame.shape[:2])
+    if resize and resize_uint8:
+        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    x = x.to(dtype)
+    if resize and not resize_uint8:
+        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    pad = (box.left, in_w - new_w - box.left, box.top, in_h - new_h - box.top)
+    x = F.pad(x, pad, value=float(PAD_VALUE))
+    return (x * (1.0 / 255.0)).contiguous()

@@ -33,7 +33,7 @@ def run_app(
         config,
         db_path,
         backend=str(settings.value("inference/backend", "eager")),
-        mode=str(settings.value("inference/mode", "default")),
+        mode=str(settings.value("inference/mode", "reduce-overhead")),
     )
     geometry = settings.value("window/geometry")
     if geometry is not None:

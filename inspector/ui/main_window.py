@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.inference.backends import COMPILE_MODES, CompileProgress, EagerBackend
+from inspector.inference.backends import EagerBackend
+from inspector.inference.frame_pipeline import PIPELINE_MODES, CompileProgress
 from inspector.inference.model import DetectorModel
 from inspector.metrics import RateMeter
 from inspector.storage.database import open_database
@@ -59,7 +60,7 @@ class _Errors(QObject):
 
 class MainWindow(QMainWindow):
     def __init__(
-        self, config: LineConfig, db_path: Path, backend: str = "eager", mode: str = "default"
+        self, config: LineConfig, db_path: Path, backend: str = "eager", mode: str = "reduce-overhead"
     ) -> None:
         super().__init__()
         self._want_compiled = backend == "compiled"  # remembered: switch once frames arrive
@@ -180,7 +181,9 @@ class MainWindow(QMainWindow):
         group.addButton(self.compiled_radio)
         self.compiled_radio.toggled.connect(self._on_backend_toggled)
         self.mode_combo = QComboBox()
-        self.mode_combo.addItems(COMPILE_MODES)
+        for i, (name, how) in enumerate(PIPELINE_MODES.items()):
+            self.mode_combo.addItem(name)
+            self.mode_combo.setItemData(i, how.help, Qt.ItemDataRole.ToolTipRole)
         self.mode_combo.setCurrentText(self._initial_mode)
         self.compile_bar = QProgressBar()
         self.compile_bar.setRange(0, 100)
@@ -407,8 +410,13 @@ class MainWindow(QMainWindow):
             self.show_error("no frame yet to size the compiled model; try again once frames arrive")
             self.eager_radio.setChecked(True)
             return
-        example = self.line.engine.example_input(newest.frame.height, newest.frame.width)
-        thread = CompileThread(self.line.model.network, self.mode_combo.currentText(), example)
+        compiled, mode = self.line.compiled, self.mode_combo.currentText()
+        shape = (newest.frame.height, newest.frame.width)
+        if compiled.ready and compiled.mode == mode and compiled.frame_shape == shape:
+            self.compile_stage.setText("ready: compiled earlier in this run")
+            self.line.inspection.swap_backend(compiled)
+            return
+        thread = CompileThread(compiled, mode, shape)
         thread.progress.connect(self._on_compile_progress)
         thread.ready.connect(self._on_compile_ready)
         thread.failed.connect(self._on_compile_failed)
@@ -543,7 +551,7 @@ class MainWindow(QMainWindow):
                 self.writer.end_run(orphan.run_id, 0)
         self.stop_line()
         for thread in self._old_compiles:
-            thread.wait()  # a compile cannot be interrupted; its result is discarded
+            thread.wait()  # cancelled: its worker was ended, so this returns at once
         self.history.shutdown()
         self.writer.stop()
         self.db.dispose()

@@ -12,6 +12,7 @@ from PySide6.QtCore import QThread, Signal
 
 from inspector.capture.base import SourceError
 from inspector.capture.spec import open_source
+from inspector.inference.backends import CompiledBackend
 from inspector.inference.devices import DeviceError, describe_device, resolve_device
 from inspector.inference.engine import Engine
 from inspector.inference.model import DetectorModel, ModelLoadError, load_detector, model_input_size
@@ -73,6 +74,7 @@ class Line:
         self.inspector = Inspector(self.engine, rules, writer, self.run_id)
         self.slot = FrameSlot(keep_latest=self.source.live)
         self.latest = LatestResult()
+        self.compiled = CompiledBackend(self.model, self.engine.imgsz)  # its worker starts on demand
         self._writer = writer
 
     def start(self) -> None:
@@ -82,6 +84,10 @@ class Line:
         self.inspection = InspectionThread(self.inspector, self.slot, self.latest)
         self.inspection.start()
         self.capture.start()
+        if self.model.device.type == "cuda":
+            # on a GPU the switch should be live in seconds: torch and the model load ahead of it
+            # (on a CPU the worker would take cores from the line, so it starts at the switch)
+            self.compiled.start()
 
     def set_rules(self, min_confidence: float, defect_classes: tuple[str, ...] | None) -> None:
         """Takes effect on the next frame: the rules object is swapped whole, never edited."""
@@ -93,6 +99,7 @@ class Line:
         self.inspection.stop()
         self.capture.wait(timeout_ms)
         self.inspection.wait(timeout_ms)
+        self.compiled.close()
         self._writer.end_run(self.run_id, self.inspector.frames)
 
     @property

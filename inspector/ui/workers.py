@@ -8,14 +8,13 @@ always shows the newest frame and nothing queues.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
-import torch
 from PySide6.QtCore import QThread, Signal
 
 from inspector.capture.base import Frame, FrameSource
-from inspector.inference.backends import CompiledBackend, CompileError, CompileProgress, EagerBackend
+from inspector.inference.backends import CompiledBackend, CompileError, EagerBackend
+from inspector.inference.frame_pipeline import CompileProgress
 from inspector.metrics import LatencyTracker, RateMeter
 from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
 
@@ -105,15 +104,10 @@ class InspectionThread(QThread):
             try:
                 result = self.inspector.process(frame)
             except Exception as exc:  # a dead inspection thread would freeze the line silently
-                engine = self.inspector.engine
-                if engine.backend.name != "compiled":
-                    self.ended.emit(f"inspection stopped: {type(exc).__name__}: {exc}")
-                    return
-                engine.use(EagerBackend(engine.model.network))
-                self.backend_failed.emit(
-                    f"compiled backend failed while running ({type(exc).__name__}: {exc})"
-                )
-                continue
+                self.ended.emit(f"inspection stopped: {type(exc).__name__}: {exc}")
+                return
+            if reason := self.inspector.engine.take_fallback():
+                self.backend_failed.emit(reason)
             self.rate.tick(result.done_at)
             for stage, ms in result.stage_ms().items():
                 self.latency.add(stage, ms)
@@ -125,29 +119,27 @@ class InspectionThread(QThread):
 
 
 class CompileThread(QThread):
-    """Prepares a compiled backend while the inspection thread keeps serving the current one.
+    """Has the line's compiled backend prepared while the inspection thread keeps serving eager.
 
-    A compile cannot be interrupted; ``cancel`` makes its result be thrown away.
+    The compile runs in the backend's worker process; this thread only relays its progress.
+    ``cancel`` ends that process, so a cancelled compile stops at once.
     """
 
     progress = Signal(object)  # CompileProgress
     ready = Signal(object)  # CompiledBackend
     failed = Signal(str)
 
-    def __init__(self, network: torch.nn.Module, mode: str, example: torch.Tensor) -> None:
+    def __init__(self, backend: CompiledBackend, mode: str, frame_shape: tuple[int, int]) -> None:
         super().__init__()
         self.setObjectName("compile")
-        self.network = network
+        self.backend = backend
         self.mode = mode
-        self.example = example
+        self.frame_shape = frame_shape
         self.cancelled = False
-        self.started_at = 0.0
 
     def run(self) -> None:
-        self.started_at = time.perf_counter()
-        backend = CompiledBackend(self.network, self.mode)
         try:
-            backend.prepare(self.example, self._report)
+            self.backend.prepare(self.frame_shape, self.mode, self._report)
         except CompileError as exc:
             if not self.cancelled:
                 self.failed.emit(str(exc))
@@ -157,7 +149,7 @@ class CompileThread(QThread):
                 self.failed.emit(f"compile failed ({type(exc).__name__}: {exc})")
             return
         if not self.cancelled:
-            self.ready.emit(backend)
+            self.ready.emit(self.backend)
 
     def _report(self, p: CompileProgress) -> None:
         if not self.cancelled:
@@ -165,3 +157,4 @@ class CompileThread(QThread):
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.backend.cancel()

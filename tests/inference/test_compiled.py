@@ -1,5 +1,9 @@
-"""The compiled backend must see what eager sees. Compiling on a 2-core CPU takes about a
-minute cold, so the input is small; CUDA is checked where a GPU exists."""
+"""The compiled backend must see what eager sees, and its worker process must fail loudly, never
+silently. Compiling on a 2-core CPU takes about a minute cold, so the input is small; CUDA is
+checked where a GPU exists."""
+
+import dataclasses
+import threading
 
 import pytest
 import torch
@@ -33,49 +37,103 @@ def _agree(eager_engine, compiled_engine, frames):
 
 
 @pytest.mark.slow
-def test_compiled_cpu_matches_eager_and_reports_stages(demo_model):
+def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model):
     frames = [SyntheticConveyor(seed=11, fps=0).render(i) for i in (0, 60, 120)]
     eager = Engine(demo_model, imgsz=160, conf=0.05)
     compiled = Engine(demo_model, imgsz=160, conf=0.05)
-    backend = CompiledBackend(demo_model.network, "default")
+    backend = CompiledBackend(demo_model, 160, "default")
     stages = []
-    backend.prepare(compiled.example_input(720, 1280), lambda p: stages.append((p.stage, p.fraction)))
-    compiled.use(backend)
-    assert stages[0][0] == "tracing" and stages[-1] == ("ready", 1.0)
-    assert "compiling kernels" in [s for s, _ in stages]
-    assert [f for _, f in stages] == sorted(f for _, f in stages)
-    assert _agree(eager, compiled, frames) >= 3
-    # the same graph again: Inductor finds it in its on-disk cache, and says so
-    again = CompiledBackend(demo_model.network, "default")
+    try:
+        backend.prepare((720, 1280), progress=lambda p: stages.append((p.stage, p.fraction)))
+        compiled.use(backend)
+        names = [s for s, _ in stages]
+        assert names[0] == "starting worker" and stages[-1] == ("ready", 1.0)
+        assert {"tracing", "compiling kernels", "warm-up runs"} <= set(names)
+        assert [f for _, f in stages] == sorted(f for _, f in stages)
+        assert _agree(eager, compiled, frames) >= 3
+    finally:
+        backend.close()
+    # a new worker compiles the same graph: Inductor finds it in its on-disk cache, and says so
+    again = CompiledBackend(demo_model, 160, "default")
     details = []
-    torch._dynamo.reset()  # forget in-memory compiles, as a new process would
-    again.prepare(compiled.example_input(720, 1280), lambda p: details.append(p.detail))
-    assert again.cache_hit and details[-1] == "from the on-disk cache"
+    try:
+        again.prepare((720, 1280), progress=lambda p: details.append(p.detail))
+        assert again.cache_hit and details[-1] == "from the on-disk cache"
+        compiled.use(again)
+        # a frame of another size cannot run on it: eager takes over and the reason is kept
+        small = SyntheticConveyor(seed=11, width=640, height=360, fps=0).render(0)
+        out = compiled.detect(small.image)
+        assert out.backend == "eager" and "frame size changed" in compiled.take_fallback()
+        # a worker that dies while the line runs: the same
+        compiled.use(again)
+        again._process.kill()
+        again._process.join()
+        out = compiled.detect(frames[0].image)
+        assert out.backend == "eager" and "worker exited" in compiled.take_fallback()
+        assert compiled.take_fallback() == ""  # the news is taken once
+    finally:
+        again.close()
 
 
-def test_compile_failure_is_a_compile_error():
-    net = torch.nn.Sequential(torch.nn.Linear(3, 3))
-    backend = make_backend("compiled", net, "default")
-    with pytest.raises(CompileError, match=r"torch\.compile failed"):
-        backend.prepare(torch.zeros(1, 3, 16, 16))  # wrong shape for the network: fails to trace
+@pytest.mark.slow
+def test_cancel_ends_a_compile_at_once(demo_model, tmp_path):
+    backend = CompiledBackend(demo_model, 128, "default", cache_dir=tmp_path / "cold")
+    compiling = threading.Event()
+    errors = []
+
+    def compile_it():
+        def progress(p):
+            if p.stage == "compiling kernels":
+                compiling.set()
+
+        try:
+            backend.prepare((360, 640), progress=progress)
+        except CompileError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=compile_it)
+    thread.start()
+    assert compiling.wait(120), "the compile never started"
+    backend.cancel()
+    thread.join(10)
+    assert not thread.is_alive(), "cancel did not stop the compile"
+    assert errors == ["compile cancelled"]
+    backend.close()
 
 
-def test_unknown_mode_and_backend():
+def test_a_model_the_worker_cannot_load_is_a_compile_error(demo_model, tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    backend = CompiledBackend(dataclasses.replace(demo_model, path=str(bad)), 128, "default")
+    try:
+        with pytest.raises(CompileError, match="could not load the model"):
+            backend.prepare((360, 640))
+    finally:
+        backend.close()
+
+
+def test_unknown_or_impossible_modes(demo_model):
     with pytest.raises(ValueError, match="compile mode"):
-        CompiledBackend(torch.nn.Identity(), "fastest")
+        CompiledBackend(demo_model, 160, "fastest")
     with pytest.raises(ValueError, match="backend"):
-        make_backend("tensorrt", torch.nn.Identity())
+        make_backend("tensorrt", demo_model, 160)
+    with pytest.raises(CompileError, match="needs a CUDA device"):
+        CompiledBackend(demo_model, 160, "cuda-graph").prepare((360, 640))
 
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_compiled_cuda_fp16_matches_eager():
+@pytest.mark.parametrize("mode", ["reduce-overhead", "cuda-graph"])
+def test_compiled_cuda_fp16_matches_eager(mode):
     model = load_detector(demo_model_path(), torch.device("cuda"))
     assert model.dtype == torch.float16
     frames = [SyntheticConveyor(seed=12, fps=0).render(i) for i in (0, 60, 120)]
     eager = Engine(model, imgsz=416)
     compiled = Engine(model, imgsz=416)
-    backend = CompiledBackend(model.network, "reduce-overhead")
-    backend.prepare(compiled.example_input(720, 1280))
-    compiled.use(backend)
-    assert _agree(eager, compiled, frames) >= 3
+    backend = CompiledBackend(model, 416, mode)
+    try:
+        backend.prepare((720, 1280))
+        compiled.use(backend)
+        assert _agree(eager, compiled, frames) >= 3
+    finally:
+        backend.close()

@@ -1,0 +1,404 @@
+"""``inspector bench``: ultralytics' own ``predict`` against inspector's backends, in one process.
+
+Every contender gets the same 1080p BGR frames in host memory and is timed until its detections
+are in host memory, one frame at a time, with CUDA synchronised by the contender itself (a
+detection on the host implies it). Ratios measured in one run are what to compare.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import torch
+from torch._inductor.async_compile import shutdown_compile_workers
+
+from inspector.capture.synthetic import SyntheticConveyor
+from inspector.evaluation import iou, match
+from inspector.inference.backends import CompiledBackend, CompileError
+from inspector.inference.devices import describe_device
+from inspector.inference.engine import Detection, Engine, StageTimes
+from inspector.inference.frame_pipeline import CompileProgress, capture_graph
+from inspector.inference.model import DetectorModel, load_detector
+from inspector.inference.preprocess import letterbox_geometry
+
+Say = Callable[[str], None]
+Boxes = list[tuple[str, tuple[float, float, float, float], float]]  # class, box, confidence
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    weights: str
+    device: torch.device
+    imgsz: int = 640
+    modes: tuple[str, ...] = ("reduce-overhead", "cuda-graph")
+    iters: int = 300
+    warmup: int = 50
+    frame_width: int = 1920
+    frame_height: int = 1080
+    conf: float = 0.25
+    iou: float = 0.7
+    ultralytics: bool = True
+    switch_s: float = 0.0  # seconds of eager stream to time before a cold compile; 0: skip
+
+
+def bench_frames(width: int, height: int, count: int = 8) -> list[np.ndarray]:
+    """Frames of the synthetic line with parts on the belt, so a trained model finds defects."""
+    line = SyntheticConveyor(seed=2024, width=width, height=height, fps=0)
+    return [line.render(i * 7).image for i in range(count)]
+
+
+def latency_stats(ms: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(ms, dtype=float)
+    p50, p95, p99 = np.percentile(a, (50, 95, 99))
+    return {
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "mean": round(float(a.mean()), 3),
+        "std": round(float(a.std()), 3),
+        "max": round(float(a.max()), 3),
+        "fps": round(1000.0 / float(a.mean()), 1),
+    }
+
+
+def _time_calls(call: Callable[[np.ndarray], Boxes], frames: list[np.ndarray], iters: int, warmup: int):
+    for i in range(warmup):
+        call(frames[i % len(frames)])
+    ms = []
+    for i in range(iters):
+        frame = frames[i % len(frames)]
+        start = time.perf_counter()
+        call(frame)
+        ms.append((time.perf_counter() - start) * 1e3)
+    return latency_stats(ms), [call(f) for f in frames]
+
+
+def _engine_call(engine: Engine, stages: list[StageTimes]) -> Callable[[np.ndarray], Boxes]:
+    """``engine.detect`` returning boxes; each call's stage times are appended to ``stages``."""
+
+    def call(frame: np.ndarray) -> Boxes:
+        out = engine.detect(frame)
+        stages.append(out.times)
+        return _boxes(out.detections)
+
+    return call
+
+
+def _stage_p50(stages: list[StageTimes]) -> dict[str, float]:
+    return {
+        name: round(float(np.median([getattr(t, f"{name}_ms") for t in stages])), 3)
+        for name in ("pre", "infer", "post")
+    }
+
+
+def _boxes(dets: Sequence[Detection]) -> Boxes:
+    return [(d.class_name, d.box, d.confidence) for d in dets]
+
+
+def agreement(reference: list[Boxes], other: list[Boxes], min_iou: float = 0.9) -> dict[str, Any]:
+    """Matched boxes (same class, IoU ≥ ``min_iou``), misses, extras and the worst differences."""
+    matched = missed = extra = 0
+    worst_iou, worst_conf = 1.0, 0.0
+    for ref, out in zip(reference, other, strict=True):
+        m = match([(c, b) for c, b, _ in ref], [(c, b) for c, b, _ in out], min_iou)
+        conf_ref = {b: s for _, b, s in ref}
+        conf_out = {b: s for _, b, s in out}
+        for (_, tb), (_, fb) in m.pairs:
+            worst_iou = min(worst_iou, iou(tb, fb))
+            worst_conf = max(worst_conf, abs(conf_ref[tb] - conf_out[fb]))
+        matched, missed, extra = matched + len(m.pairs), missed + m.missed, extra + m.extra
+    return {
+        "agree": missed == 0 and extra == 0 and worst_conf <= 0.02,
+        "matched": matched,
+        "missed": missed,
+        "extra": extra,
+        "min_iou": round(worst_iou, 4),
+        "max_conf_diff": round(worst_conf, 4),
+    }
+
+
+def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Callable[[np.ndarray], Boxes]:
+    from ultralytics import YOLO
+
+    yolo = YOLO(opts.weights, task="detect", verbose=False)
+    kwargs: dict[str, Any] = {
+        "imgsz": opts.imgsz,
+        "device": str(opts.device),
+        "conf": opts.conf,
+        "iou": opts.iou,
+        "verbose": False,
+    }
+    if opts.device.type == "cuda":
+        kwargs["quantize"] = 16
+    if compile_mode:
+        kwargs["compile"] = compile_mode
+    names = None
+
+    def call(frame: np.ndarray) -> Boxes:
+        nonlocal names
+        result = yolo.predict(frame, **kwargs)[0]
+        names = names or result.names
+        data = result.boxes.data.cpu().tolist()
+        return [(names[int(c)], (x1, y1, x2, y2), s) for x1, y1, x2, y2, s, c in data]
+
+    return call
+
+
+def forward_floor(model: DetectorModel, input_hw: tuple[int, int], iters: int) -> dict[str, float]:
+    """The network alone, input already on the device, Inductor-compiled and on CUDA one graph:
+    what no whole-frame path can beat."""
+    x = torch.rand((1, 3, *input_hw), device=model.device).to(model.dtype)
+    with torch.inference_mode():
+        model.network(x)  # anchors are built on the first eager call
+        fn = torch.compile(lambda t: model.network(t)[0], fullgraph=True, dynamic=False)
+        fn(x)
+        shutdown_compile_workers()
+        run = capture_graph(fn, x) if model.device.type == "cuda" else (lambda: fn(x))
+        sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+        for _ in range(10):
+            run()
+        sync()
+        ms = []
+        for _ in range(iters):
+            start = time.perf_counter()
+            run()
+            sync()
+            ms.append((time.perf_counter() - start) * 1e3)
+    return latency_stats(ms)
+
+
+def _prepare_timed(backend: CompiledBackend, shape: tuple[int, int], say: Say) -> dict[str, float]:
+    """Seconds to start the worker (imports, model) and to compile, from the stage reports."""
+    marks: dict[str, float] = {}
+
+    def progress(p: CompileProgress) -> None:
+        marks.setdefault(p.stage, p.elapsed_s)
+
+    start = time.perf_counter()
+    backend.prepare(shape, progress=progress)
+    total = time.perf_counter() - start
+    started = marks.get("tracing", 0.0)
+    say(f"  {backend.label}: worker start {started:.1f} s, compile {total - started:.1f} s")
+    return {
+        "worker_start_s": round(started, 2),
+        "compile_s": round(total - started, 2),
+        "cache_hit": backend.cache_hit,
+        "stage_starts_s": {k: round(v, 2) for k, v in marks.items()},
+    }
+
+
+def _eager_stream_while(engine: Engine, frames: list[np.ndarray], busy: Callable[[], bool]) -> dict[str, Any]:
+    """Run eager frames back to back while ``busy()``; the gaps between results are what a
+    live view would show."""
+    done = [time.perf_counter()]
+    i = 0
+    while busy():
+        engine.detect(frames[i % len(frames)])
+        done.append(time.perf_counter())
+        i += 1
+    gaps = np.diff(np.asarray(done)) * 1e3
+    if len(gaps) == 0:
+        return {"frames": 0}
+    return {
+        "frames": len(gaps),
+        "fps": round(len(gaps) / (done[-1] - done[0]), 1),
+        "gap_p99_ms": round(float(np.percentile(gaps, 99)), 2),
+        "gap_max_ms": round(float(gaps.max()), 2),
+    }
+
+
+def measure_switch(
+    model: DetectorModel, opts: BenchOptions, frames: list[np.ndarray], mode: str, say: Say
+) -> dict[str, Any]:
+    """The live eager stream before and during a cold compile (empty cache), then the time a warm
+    compile takes on a worker that was started ahead (as the station starts it on a GPU)."""
+    engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
+    deadline = time.perf_counter() + opts.switch_s
+    before = _eager_stream_while(engine, frames, lambda: time.perf_counter() < deadline)
+    with tempfile.TemporaryDirectory(prefix="inspector-switch-") as cache:
+        cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+        result: dict[str, Any] = {}
+
+        def compile_cold() -> None:
+            try:
+                result["cold"] = _prepare_timed(cold, frames[0].shape[:2], say)
+            except CompileError as exc:
+                result["error"] = str(exc)
+
+        thread = threading.Thread(target=compile_cold)
+        thread.start()
+        during = _eager_stream_while(engine, frames, thread.is_alive)
+        thread.join()
+        cold.close()
+        warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+        warm.wait_started()  # the station starts its worker with the line, ahead of the switch
+        warm_marks = _prepare_timed(warm, frames[0].shape[:2], say)
+        warm.close()
+    kept = during.get("fps", 0.0) / before["fps"] if before.get("fps") else 0.0
+    return {
+        "mode": mode,
+        "eager_before": before,
+        "eager_during_cold_compile": during,
+        "fps_kept": round(kept, 3),
+        "cold": result.get("cold"),
+        "error": result.get("error"),
+        "warm": warm_marks,
+    }
+
+
+def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
+    """Every contender on the same frames; returns one JSON-ready report."""
+    model = load_detector(opts.weights, opts.device)
+    frames = bench_frames(opts.frame_width, opts.frame_height)
+    input_hw = letterbox_geometry(opts.frame_height, opts.frame_width, opts.imgsz, model.stride).input
+    report: dict[str, Any] = {
+        "model": model.name,
+        "device": describe_device(opts.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "frame": f"{opts.frame_width}x{opts.frame_height} BGR uint8 in host memory",
+        "imgsz": opts.imgsz,
+        "model_input": f"{input_hw[1]}x{input_hw[0]}",
+        "batch": 1,
+        "iters": opts.iters,
+        "torch": torch.__version__,
+        "latency_ms": {},
+        "compile": {},
+        "agreement": {},
+    }
+    latency, compile_s, agree = report["latency_ms"], report["compile"], report["agreement"]
+
+    def timed(name: str, call: Callable[[np.ndarray], Boxes]) -> list[Boxes]:
+        say(f"timing {name} ({opts.iters} frames)")
+        latency[name], boxes = _time_calls(call, frames, opts.iters, opts.warmup)
+        return boxes
+
+    stage_p50 = report.setdefault("stage_p50_ms", {})
+    eager = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
+    stages: list[StageTimes] = []
+    eager_boxes = timed("inspector eager", _engine_call(eager, stages))
+    stage_p50["inspector eager"] = _stage_p50(stages)
+    in_process_cache = tempfile.TemporaryDirectory(prefix="inspector-bench-")
+    # in-process compiles (ultralytics', the floor's) start from a cold cache too
+    with in_process_cache, patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": in_process_cache.name}):
+        if opts.ultralytics:
+            import ultralytics
+
+            report["ultralytics"] = ultralytics.__version__
+            theirs = timed("ultralytics predict", _ultralytics_call(opts, None))
+            agree["ultralytics predict vs inspector eager"] = agreement(theirs, eager_boxes)
+            theirs_compiled = _ultralytics_call(opts, "reduce-overhead")
+            say("compiling ultralytics predict(compile='reduce-overhead')")
+            start = time.perf_counter()
+            theirs_compiled(frames[0])
+            shutdown_compile_workers()  # an idle pool slows the process it lives in (see compiled_worker)
+            compile_s["ultralytics predict reduce-overhead"] = {
+                "first_call_s": round(time.perf_counter() - start, 2)
+            }
+            timed("ultralytics predict reduce-overhead", theirs_compiled)
+        say("timing the network's forward alone (the floor)")
+        latency["forward only (floor)"] = forward_floor(model, input_hw, opts.iters)
+    for mode in opts.modes:
+        name = f"inspector compiled ({mode})"
+        say(f"{name}: cold compile, then a new worker from the warm cache")
+        with tempfile.TemporaryDirectory(prefix="inspector-bench-") as cache:
+            try:
+                cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+                compile_s[name] = {"cold": _prepare_timed(cold, frames[0].shape[:2], say)}
+                cold.close()
+                warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+                compile_s[name]["warm"] = _prepare_timed(warm, frames[0].shape[:2], say)
+            except CompileError as exc:
+                compile_s[name] = {"error": str(exc)}
+                say(f"  {exc}")
+                continue
+            engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
+            engine.use(warm)
+            stages = []
+            agree[f"{name} vs inspector eager"] = agreement(
+                eager_boxes, timed(name, _engine_call(engine, stages))
+            )
+            stage_p50[name] = _stage_p50(stages)
+            warm.close()
+    report["speedup_p50"] = _speedups(latency)
+    if opts.switch_s > 0 and opts.modes:
+        say(f"switch: eager stream during a cold {opts.modes[0]} compile")
+        report["switch"] = measure_switch(model, opts, frames, opts.modes[0], say)
+    return report
+
+
+def _speedups(latency: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each inspector contender's p50 against the others' (above 1: inspector is faster)."""
+    others = [k for k in latency if not k.startswith("inspector")]
+    out = {}
+    for name, stats in latency.items():
+        if name.startswith("inspector"):
+            out[name] = {
+                f"vs {o}": round(latency[o]["p50"] / stats["p50"], 2)
+                for o in others
+                if o != "forward only (floor)"
+            }
+            if "forward only (floor)" in latency:
+                out[name]["x floor"] = round(stats["p50"] / latency["forward only (floor)"]["p50"], 2)
+    return out
+
+
+def format_bench(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['model']} on {report['device']} ({report['dtype']}), {report['frame']} → "
+        f"{report['model_input']} input, batch 1, {report['iters']} frames, torch {report['torch']}"
+        + (f", ultralytics {report['ultralytics']}" if "ultralytics" in report else ""),
+        "",
+        f"{'end to end, ms':<42}{'p50':>8}{'p95':>8}{'p99':>8}{'std':>8}{'fps':>8}",
+    ]
+    for name, s in report["latency_ms"].items():
+        lines.append(
+            f"{name:<42}{s['p50']:>8.2f}{s['p95']:>8.2f}{s['p99']:>8.2f}{s['std']:>8.2f}{s['fps']:>8.0f}"
+        )
+    if report.get("stage_p50_ms"):
+        lines += [
+            "",
+            "inspector stages, p50 ms (compiled: pre = hand-over to the worker, infer = its device time)",
+        ]
+        for name, st in report["stage_p50_ms"].items():
+            lines.append(f"  {name:<40}pre {st['pre']:.3f}  infer {st['infer']:.3f}  post {st['post']:.3f}")
+    lines += ["", "compile"]
+    for name, c in report["compile"].items():
+        if "error" in c:
+            lines.append(f"  {name}: failed: {c['error']}")
+        elif "first_call_s" in c:
+            lines.append(f"  {name}: first call {c['first_call_s']:.1f} s")
+        else:
+            cold, warm = c["cold"], c["warm"]
+            lines.append(
+                f"  {name}: cold {cold['compile_s']:.1f} s, warm {warm['compile_s']:.1f} s "
+                f"(cache hit: {warm['cache_hit']}), worker start {warm['worker_start_s']:.1f} s"
+            )
+    lines += ["", "speed-up at p50 (above 1: inspector faster)"]
+    for name, s in report["speedup_p50"].items():
+        lines.append(f"  {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in s.items()))
+    lines += ["", "agreement (same class, IoU >= 0.9, confidence within 0.02)"]
+    for name, a in report["agreement"].items():
+        verdict = "agree" if a["agree"] else "DIFFER"
+        lines.append(
+            f"  {name}: {verdict}: {a['matched']} matched, {a['missed']} missed, {a['extra']} extra, "
+            f"min IoU {a['min_iou']:.3f}, max conf diff {a['max_conf_diff']:.4f}"
+        )
+    if "switch" in report:
+        sw = report["switch"]
+        b, d = sw["eager_before"], sw["eager_during_cold_compile"]
+        lines += [
+            "",
+            f"switch to {sw['mode']}: eager {b.get('fps', 0):.0f} fps before, "
+            f"{d.get('fps', 0):.0f} fps during the cold compile ({sw['fps_kept']:.0%} kept), "
+            f"frame gap p99 {d.get('gap_p99_ms', 0):.1f} ms, max {d.get('gap_max_ms', 0):.1f} ms; "
+            f"warm compile on a started worker {sw['warm']['compile_s']:.1f} s",
+        ]
+    return "\n".join(lines)
