@@ -26,7 +26,7 @@ from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device
 from inspector.inference.engine import Detection, Engine, StageTimes
 from inspector.inference.frame_pipeline import CompileProgress, capture_graph
-from inspector.inference.model import DetectorModel, load_detector
+from inspector.inference.model import DetectorModel, Predictions, load_detector
 from inspector.inference.preprocess import letterbox_geometry
 
 Say = Callable[[str], None]
@@ -158,7 +158,7 @@ def forward_floor(model: DetectorModel, input_hw: tuple[int, int], iters: int) -
     x = torch.rand((1, 3, *input_hw), device=model.device).to(model.dtype)
     with torch.inference_mode():
         model.network(x)  # anchors are built on the first eager call
-        fn = torch.compile(lambda t: model.network(t)[0], fullgraph=True, dynamic=False)
+        fn = torch.compile(Predictions(model.network), fullgraph=True, dynamic=False)
         fn(x)
         shutdown_compile_workers()
         run = capture_graph(fn, x) if model.device.type == "cuda" else (lambda: fn(x))

@@ -25,7 +25,7 @@ from inspector.inference.frame_pipeline import (
     CompileProgress,
     ProgressCallback,
 )
-from inspector.inference.model import DetectorModel
+from inspector.inference.model import DetectorModel, Predictions
 
 COMPILE_MODES: tuple[str, ...] = tuple(PIPELINE_MODES)
 BACKENDS: tuple[str, ...] = ("eager", "compiled")
@@ -34,18 +34,6 @@ START_TIMEOUT_S = 300.0  # importing torch and loading a model, on the slowest l
 
 class CompileError(RuntimeError):
     """The compiled backend could not be built; the eager backend stays in charge."""
-
-
-class Predictions(nn.Module):
-    """The network's decoded predictions only (ultralytics also returns the raw head maps)."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.network(x)
-        return out[0] if isinstance(out, tuple | list) else out
 
 
 class EagerBackend:
@@ -87,11 +75,9 @@ class CompiledBackend:
         mode: str = "reduce-overhead",
         cache_dir: str | Path | None = None,
     ) -> None:
-        if mode not in PIPELINE_MODES:
-            raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
         self.model = model
         self.imgsz = imgsz
-        self.mode = mode
+        self.mode = _checked(mode)
         self.cache_dir = str(cache_dir) if cache_dir else None
         self.cache_hit = False
         self.frame_shape: tuple[int, int] | None = None  # the frame size it is ready for
@@ -139,10 +125,8 @@ class CompiledBackend:
         self, frame_shape: tuple[int, int], mode: str | None = None, progress: ProgressCallback | None = None
     ) -> None:
         """Compile for frames of ``frame_shape`` (h, w); raises ``CompileError`` with the reason."""
-        if mode is not None and mode != self.mode:
-            if mode not in PIPELINE_MODES:
-                raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
-            self.mode = mode
+        if mode is not None:
+            self.mode = _checked(mode)
         if PIPELINE_MODES[self.mode].inductor is None and self.model.device.type != "cuda":
             raise CompileError(f"the {self.mode} mode needs a CUDA device; on the CPU choose default")
         start = time.perf_counter()
@@ -247,11 +231,7 @@ class CompiledBackend:
             raise CompileError(f"compile worker exited (exit code {process.exitcode})") from None
 
 
-def make_backend(
-    name: str, model: DetectorModel, imgsz: int, mode: str = "reduce-overhead"
-) -> EagerBackend | CompiledBackend:
-    if name == "eager":
-        return EagerBackend(model.network)
-    if name == "compiled":
-        return CompiledBackend(model, imgsz, mode)
-    raise ValueError(f"unknown backend {name!r}: choose eager or compiled")
+def _checked(mode: str) -> str:
+    if mode not in PIPELINE_MODES:
+        raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
+    return mode

@@ -17,7 +17,7 @@ import torch.multiprocessing  # registers the reductions that share tensors thro
 from torch._inductor.async_compile import AsyncCompile, shutdown_compile_workers
 
 from inspector.inference.frame_pipeline import FramePipeline
-from inspector.inference.model import DetectorModel, load_detector
+from inspector.inference.model import DetectorModel, first_line, load_detector
 
 
 def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: str | None) -> None:
@@ -50,7 +50,7 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
                 pipeline.prepare(lambda p: conn.send(("progress", p)))
             except Exception as exc:
                 pipeline = None
-                conn.send(("failed", f"torch.compile failed ({type(exc).__name__}: {_first_line(exc)})"))
+                conn.send(("failed", f"torch.compile failed ({type(exc).__name__}: {first_line(exc)})"))
                 continue
             # The compile-worker pool is idle from here on: it goes, with the memory its processes
             # hold (a later compile starts a new one)
@@ -65,7 +65,7 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
                 n = _infer(pipeline, frame_buf, out_buf)
                 conn.send(("done", n, (time.perf_counter() - start) * 1e3))
             except Exception as exc:
-                conn.send(("error", f"{type(exc).__name__}: {_first_line(exc)}"))
+                conn.send(("error", f"{type(exc).__name__}: {first_line(exc)}"))
 
 
 def _warm_up_compiler(model: DetectorModel, imgsz: int) -> None:
@@ -97,8 +97,3 @@ def _infer(pipeline: FramePipeline | None, frame_buf: torch.Tensor, out_buf: tor
 def _pin(buf: torch.Tensor) -> None:
     """Page-lock the shared buffer so copies to and from the GPU run as DMA, without staging."""
     torch.cuda.cudart().cudaHostRegister(buf.data_ptr(), buf.numel() * buf.element_size(), 0)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

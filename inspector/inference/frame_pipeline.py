@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inspector.inference.model import DetectorModel
+from inspector.inference.model import DetectorModel, Predictions
 from inspector.inference.postprocess import top_candidates
 from inspector.inference.preprocess import letterbox_geometry, letterbox_tensor
 
@@ -78,6 +78,7 @@ class FramePipeline:
         if frame is None or frame.device != self.device:
             frame = torch.zeros((*frame_shape, 3), dtype=torch.uint8, device=self.device)
         self.frame = frame  # the static input: a device buffer, or on the CPU the shared frame itself
+        self._predictions = Predictions(model.network)
         self.cache_hit = False
         self._run: Callable[[], torch.Tensor] | None = None
 
@@ -86,9 +87,7 @@ class FramePipeline:
         return letterbox_tensor(frame, self.geometry, self.model.dtype, resize_uint8=on_cpu)
 
     def _candidates(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model.network(x)
-        raw = out[0] if isinstance(out, tuple | list) else out
-        return top_candidates(raw, MAX_CANDIDATES, self.model.end2end)
+        return top_candidates(self._predictions(x), MAX_CANDIDATES, self.model.end2end)
 
     def _forward(self, frame: torch.Tensor) -> torch.Tensor:
         return self._candidates(self._letterbox(frame))

@@ -36,6 +36,24 @@ class DetectorModel:
         return Path(self.path).name
 
 
+class Predictions(nn.Module):
+    """The network's decoded predictions only (ultralytics also returns the raw head maps)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.network(x)
+        return out[0] if isinstance(out, tuple | list) else out
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to one line for the operator (ultralytics and torch write pages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -69,8 +87,7 @@ def load_detector(
             torch.manual_seed(0)  # a model built from YAML gets the same weights in every process
             yolo = YOLO(str(path), task=None, verbose=False)
     except Exception as exc:  # ultralytics raises many types for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"{path}: not a loadable ultralytics model ({reason})") from exc
+        raise ModelLoadError(f"{path}: not a loadable ultralytics model ({first_line(exc)})") from exc
     if yolo.task != "detect":
         raise ModelLoadError(f"{path}: a {yolo.task} model, but inspector needs a detect model")
     network = yolo.model

@@ -10,7 +10,7 @@ import torch
 
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import match
-from inspector.inference.backends import CompiledBackend, CompileError, make_backend
+from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.engine import Engine
 from inspector.inference.model import load_detector
 from inspector.paths import demo_model_path
@@ -115,8 +115,6 @@ def test_a_model_the_worker_cannot_load_is_a_compile_error(demo_model, tmp_path)
 def test_unknown_or_impossible_modes(demo_model):
     with pytest.raises(ValueError, match="compile mode"):
         CompiledBackend(demo_model, 160, "fastest")
-    with pytest.raises(ValueError, match="backend"):
-        make_backend("tensorrt", demo_model, 160)
     with pytest.raises(CompileError, match="needs a CUDA device"):
         CompiledBackend(demo_model, 160, "cuda-graph").prepare((360, 640))
 
