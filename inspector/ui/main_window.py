@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         big.setPointSize(15)
         big.setBold(True)
         self.active_backend.setFont(big)
+        self.active_backend.setWordWrap(True)  # "compiled (reduce-overhead)" is wider than its column
         self.eager_radio = QRadioButton("Eager")
         self.compiled_radio = QRadioButton("Compiled")
         self.eager_radio.setChecked(True)
@@ -424,13 +425,23 @@ class MainWindow(QMainWindow):
         self.cancel_compile.setEnabled(True)
         self.mode_combo.setEnabled(False)
         self.compile_bar.setFormat("starting %p%")
+        self._compile_stage = CompileProgress("starting", 0.0, 0.0)
+        self._compile_started = time.perf_counter()
         thread.start()
 
     def _on_compile_progress(self, p: CompileProgress) -> None:
         self.compile_bar.setValue(round(p.fraction * 100))
         self.compile_bar.setFormat(f"{p.stage} %p%")
+        self._compile_stage = p
+        self._compile_started = time.perf_counter() - p.elapsed_s
+        self._show_compile_stage()
+
+    def _show_compile_stage(self) -> None:
+        """The current stage with its time so far, ticking between the compile's own reports."""
+        p = self._compile_stage
         detail = f" · {p.detail}" if p.detail else ""
-        self.compile_stage.setText(f"{p.stage}{detail} · {p.elapsed_s:.1f} s")
+        elapsed = time.perf_counter() - self._compile_started if self.compile_thread else p.elapsed_s
+        self.compile_stage.setText(f"{p.stage}{detail} · {elapsed:.1f} s")
 
     def _on_compile_ready(self, backend) -> None:
         self._finish_compile()
@@ -484,6 +495,8 @@ class MainWindow(QMainWindow):
         line = self.line
         if line is None:
             return
+        if self.compile_thread is not None:
+            self._show_compile_stage()
         self.fps_labels["capture"].setText(f"{line.capture.rate.rate():.1f}")
         self.fps_labels["inference"].setText(f"{line.inspection.rate.rate():.1f}")
         self.fps_labels["display"].setText(f"{self.display_rate.rate():.1f}")
