@@ -28,6 +28,7 @@ from inspector.storage.database import StorageError, media_dir
 from inspector.storage.models import Defect, Run
 
 ErrorCallback = Callable[[str], None]
+LOG_RECOVERED = "defect log writing again"  # told to on_error once a failed commit goes through
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +217,7 @@ class DefectWriter:
         self._pending = []
         if self._last_error is not None:
             self._last_error = None
-            self._on_error("defect log writing again")
+            self._on_error(LOG_RECOVERED)
 
     def _report(self, message: str) -> None:
         if message != self._last_error:

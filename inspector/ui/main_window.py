@@ -42,7 +42,7 @@ from inspector.inference.frame_pipeline import PIPELINE_MODES, CompileProgress
 from inspector.inference.model import DetectorModel
 from inspector.metrics import RateMeter
 from inspector.storage.database import open_database
-from inspector.storage.writer import DefectWriter
+from inspector.storage.writer import LOG_RECOVERED, DefectWriter
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import LiveView, class_colour
 from inspector.ui.settings import remember, station_settings
@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("inspector — inspection station")
         self.config = config
         self._errors = _Errors()
-        self._errors.message.connect(self.show_error)
+        self._errors.message.connect(self._on_writer_message)
         self.db = open_database(db_path)
         self.writer = DefectWriter(self.db, db_path, on_error=self._errors.message.emit).start()
         self._models: dict[tuple[str, str], DetectorModel] = {}
@@ -87,9 +87,6 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(6, 6, 6, 6)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet(
-            "background:#D62728;color:white;font-weight:bold;padding:8px;border-radius:4px;"
-        )
         self.banner.hide()
         outer.addWidget(self.banner)
         body = QHBoxLayout()
@@ -450,19 +447,19 @@ class MainWindow(QMainWindow):
 
     def _on_compile_failed(self, reason: str) -> None:
         self._finish_compile()
+        self.eager_radio.setChecked(True)  # before the bar: flipping to eager resets it to "idle"
         self.compile_bar.setFormat("failed")
         self.show_error(f"{reason}; staying on eager")
-        self.eager_radio.setChecked(True)
 
     def _cancel_compile(self) -> None:
         if self.compile_thread is not None:
             self.compile_thread.cancel()
             self._old_compiles.append(self.compile_thread)  # kept until it returns; never terminated
             self._finish_compile()
-            self.compile_bar.setValue(0)
-            self.compile_bar.setFormat("cancelled")
             if self.compiled_radio.isChecked():
                 self.eager_radio.setChecked(True)
+            self.compile_bar.setValue(0)
+            self.compile_bar.setFormat("cancelled")
 
     def _finish_compile(self) -> None:
         self.compile_thread = None
@@ -541,8 +538,24 @@ class MainWindow(QMainWindow):
 
     # Errors and closing ----------------------------------------------------------------------
     def show_error(self, message: str) -> None:
-        self.banner.setText(f"⚠ {message}")
+        self._show_banner(f"⚠ {message}", "#D62728")
+
+    def show_notice(self, message: str) -> None:
+        """Good news after an error (the log writes again): green, so nobody looks twice."""
+        self._show_banner(f"✓ {message}", "#2CA02C")
+
+    def _show_banner(self, text: str, colour: str) -> None:
+        self.banner.setStyleSheet(
+            f"background:{colour};color:white;font-weight:bold;padding:8px;border-radius:4px;"
+        )
+        self.banner.setText(text)
         self.banner.show()
+
+    def _on_writer_message(self, message: str) -> None:
+        if message == LOG_RECOVERED:
+            self.show_notice(f"{message}: the defects kept in memory are saved")
+        else:
+            self.show_error(message)
 
     def hide_error(self) -> None:
         self.banner.hide()

@@ -9,7 +9,14 @@ from sqlalchemy import event
 
 from inspector.storage.database import StorageError, media_dir, open_database
 from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
-from inspector.storage.writer import DefectRecord, DefectWriter, RunInfo, context_crop, utc_now
+from inspector.storage.writer import (
+    LOG_RECOVERED,
+    DefectRecord,
+    DefectWriter,
+    RunInfo,
+    context_crop,
+    utc_now,
+)
 
 INFO = RunInfo("synthetic:seed=0", "/models/demo.pt", "ab" * 32, "eager", "cpu", {"imgsz": 416})
 
@@ -93,7 +100,7 @@ def test_a_full_database_keeps_rows_in_memory_and_writes_them_later(db_path):
         time.sleep(0.05)
     writer.stop()
     assert count_defects(engine) == 2000
-    assert errors[-1] == "defect log writing again"
+    assert errors[-1] == LOG_RECOVERED
 
 
 def test_an_unwritable_image_folder_still_logs_the_defect(db_path):

@@ -2,6 +2,7 @@
 
 import pytest
 from PySide6.QtCore import QThread
+from sqlalchemy import event
 
 from inspector.paths import demo_model_path
 from inspector.storage.queries import count_defects
@@ -67,6 +68,66 @@ def test_switch_to_compiled_while_frames_keep_arriving_and_back(qtbot, window):
     window.eager_radio.setChecked(True)
     qtbot.waitUntil(lambda: window.active_backend.text() == "eager", timeout=10_000)
     _frames_painted(qtbot, window, 3)
+
+
+@pytest.mark.slow
+def test_a_failing_compile_shows_why_and_the_line_stays_on_eager(qtbot, window, monkeypatch, tmp_path):
+    # The compile worker inherits this: no working C++ compiler and a cold cache.
+    monkeypatch.setenv("CXX", "/bin/false")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    window.mode_combo.setCurrentText("default")
+    window.compiled_radio.setChecked(True)
+    painted_before = window.view.shown
+    qtbot.waitUntil(window.banner.isVisible, timeout=300_000)
+    assert "torch.compile failed" in window.banner.text() and "staying on eager" in window.banner.text()
+    assert window.eager_radio.isChecked() and window.active_backend.text() == "eager"
+    assert window.compile_bar.format() == "failed" and window.mode_combo.isEnabled()
+    assert window.view.shown > painted_before, "the view kept running while the compile failed"
+    _frames_painted(qtbot, window, 3)
+
+
+@pytest.mark.slow
+def test_cancelling_a_compile_keeps_eager_and_says_so(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    window.mode_combo.setCurrentText("default")
+    window.compiled_radio.setChecked(True)
+    assert window.cancel_compile.isEnabled()
+    qtbot.waitUntil(lambda: window.compile_bar.format().startswith("starting worker"), timeout=30_000)
+    window.cancel_compile.click()
+    assert window.compile_bar.format() == "cancelled" and window.eager_radio.isChecked()
+    assert not window.cancel_compile.isEnabled() and window.active_backend.text() == "eager"
+    _frames_painted(qtbot, window, 3)
+
+
+def test_a_full_disk_shows_a_banner_keeps_the_defects_and_recovers(qtbot, window):
+    window.start_line()
+    qtbot.waitUntil(lambda: window.line is not None and window.writer.committed > 0, timeout=30_000)
+    limit = {"pages": None}
+
+    @event.listens_for(window.db, "begin")
+    def _limit(conn):  # SQLite says "database or disk is full" once it needs a page beyond the limit
+        if limit["pages"] is not None:
+            conn.exec_driver_sql(f"PRAGMA max_page_count = {limit['pages']}")
+
+    with window.db.connect() as conn:
+        limit["pages"] = conn.exec_driver_sql("PRAGMA page_count").scalar()
+    qtbot.waitUntil(window.banner.isVisible, timeout=60_000)
+    assert "full" in window.banner.text() and "kept in memory" in window.banner.text()
+    assert "#D62728" in window.banner.styleSheet()
+    _frames_painted(qtbot, window, 5)  # the line keeps running
+    assert window.writer.pending > 0
+
+    limit["pages"] = 1_000_000  # the operator freed space
+    qtbot.waitUntil(lambda: "writing again" in window.banner.text(), timeout=30_000)
+    assert "#2CA02C" in window.banner.styleSheet()
+    inspector = window.line.inspector
+    window.stop_line()
+    window.writer.flush()
+    assert window.writer.pending == 0
+    assert count_defects(window.db) == inspector.defects_logged  # nothing was lost
 
 
 def test_a_bad_source_shows_a_banner_and_the_window_stays_usable(qtbot, db_path):
