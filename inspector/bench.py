@@ -26,7 +26,7 @@ from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device
 from inspector.inference.engine import Detection, Engine, StageTimes
 from inspector.inference.frame_pipeline import CompileProgress, capture_graph
-from inspector.inference.model import DetectorModel, Predictions, load_detector
+from inspector.inference.model import DetectorModel, Predictions, load_detector, ultralytics_yolo
 from inspector.inference.preprocess import letterbox_geometry
 
 Say = Callable[[str], None]
@@ -126,9 +126,7 @@ def agreement(reference: list[Boxes], other: list[Boxes], min_iou: float = 0.9) 
 
 
 def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Callable[[np.ndarray], Boxes]:
-    from ultralytics import YOLO
-
-    yolo = YOLO(opts.weights, task="detect", verbose=False)
+    yolo = ultralytics_yolo()(opts.weights, task="detect", verbose=False)
     kwargs: dict[str, Any] = {
         "imgsz": opts.imgsz,
         "device": str(opts.device),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.capture.synthetic import DEFECT_CLASSES
+from inspector.inference.model import ultralytics_yolo
 from inspector.synth_dataset import write_dataset
 
 TRAIN_SEED_OFFSET = 1000  # the line's seed for training frames: seed + offset
@@ -40,8 +41,7 @@ class TrainConfig:
 
 
 def train_demo(cfg: TrainConfig) -> dict[str, Any]:
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO
+    YOLO = ultralytics_yolo()
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     data_dir = cfg.out / "data"

@@ -14,8 +14,8 @@ from inspector.cli import main
 from inspector.paths import demo_model_path
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_cli(*args: str, timeout: float = 300, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     return subprocess.run(
         [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -38,8 +38,12 @@ def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
         "--json",
         "--detections-out",
         str(out),
+        # as on a fresh account: ultralytics writes its settings and says so, but not into the JSON
+        YOLO_CONFIG_DIR=str(tmp_path / "ultralytics"),
+        YOLO_VERBOSE="True",
     )
     assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ultralytics" / "Ultralytics" / "settings.json").is_file()
     summary = json.loads(proc.stdout)
     assert summary["frames"] == 40 and summary["backend"] == "eager"
     with sqlite3.connect(db) as conn:

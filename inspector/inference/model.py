@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,17 @@ import torch
 from torch import nn
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never probe the network from a line PC
+
+
+def ultralytics_yolo() -> type:
+    """ultralytics' ``YOLO`` class, imported so that its log goes to stderr.
+
+    Its logger writes to the stdout it finds at import (a fresh account also gets a settings notice
+    there), which is where ``--json`` prints its one object. A heavy import, kept off the CLI's start-up.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        from ultralytics import YOLO
+    return YOLO
 
 
 class ModelLoadError(ValueError):
@@ -80,8 +93,7 @@ def load_detector(
         raise ModelLoadError(f"{path}: expected an ultralytics .pt checkpoint or a model .yaml")
     if suffix == ".pt" and not path.is_file():
         raise ModelLoadError(f"{path}: model file not found")
-    from ultralytics import YOLO  # heavy import, kept off the CLI's start-up path
-
+    YOLO = ultralytics_yolo()
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # a model built from YAML gets the same weights in every process
