@@ -19,6 +19,11 @@ def demo_model_path() -> Path:
     return resources_dir() / "models" / "inspector-demo.pt"
 
 
+def app_icon_path() -> Path:
+    """A bitmap, so the window icon needs no SVG plugin."""
+    return resources_dir() / "icons" / "inspector.png"
+
+
 def compile_cache_dir() -> Path:
     """Inductor/Triton caches, kept per user so a second launch compiles from warm caches."""
     return user_cache_path("inspector", appauthor=False) / "torch-compile"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from inspector.paths import app_icon_path
 from inspector.ui.qt_env import release_opencv_qt_paths
 from inspector.ui.station import LineConfig
 
@@ -20,6 +21,7 @@ def run_app(
     """Open the station on the remembered line (or the demo line) and run until it is closed."""
     release_opencv_qt_paths()
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from inspector.ui.main_window import MainWindow
@@ -27,6 +29,8 @@ def run_app(
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("inspector")
+    app.setDesktopFileName("inspector")  # matches the installed desktop entry, for the task bar
+    app.setWindowIcon(QIcon(str(app_icon_path())))
     settings = station_settings()
     config = remembered_config(settings, config, source_given, weights_given)
     window = MainWindow(
