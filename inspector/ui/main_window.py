@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSlider,
     QTabWidget,
     QToolButton,
@@ -91,7 +93,7 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.banner)
         body = QHBoxLayout()
         body.addWidget(self.view, stretch=1)
-        body.addWidget(self._build_side_panel())
+        body.addWidget(self._scrolling(self._build_side_panel()))
         outer.addLayout(body, stretch=1)
         self.history = HistoryView(self.db, db_path.parent)
         self.tabs = QTabWidget()
@@ -252,6 +254,18 @@ class MainWindow(QMainWindow):
         col.addWidget(counts_box)
         col.addStretch(1)
         return panel
+
+    @staticmethod
+    def _scrolling(panel: QWidget) -> QScrollArea:
+        """On a short screen (or with the banner shown) the panel scrolls instead of squeezing its
+        gauges on top of each other."""
+        area = QScrollArea()
+        area.setWidget(panel)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFixedWidth(panel.width() + area.verticalScrollBar().sizeHint().width())
+        return area
 
     # Line control ----------------------------------------------------------------------------
     def start_line(self) -> None:
