@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         counts_box = QGroupBox("Defects this run")
         self.counts_label = QLabel("-")
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
+        self.counts_label.setWordWrap(True)
         QVBoxLayout(counts_box).addWidget(self.counts_label)
         col.addWidget(counts_box)
         col.addStretch(1)
@@ -543,8 +544,8 @@ class MainWindow(QMainWindow):
         names = line.model.names
         self.counts_label.setText(
             " ".join(
-                f"<span style='color:{class_colour(i).name()}'>■</span> {name} "
-                f"<b>{counts.get(name, 0)}</b>&nbsp;&nbsp;"
+                f"<span style='color:{class_colour(i).name()}'>■</span>&nbsp;{name}&nbsp;"
+                f"<b>{counts.get(name, 0)}</b>&nbsp; "  # wraps between classes, never inside one
                 for i, name in sorted(names.items())
             )
             + f"<br>frames inspected <b>{line.inspector.frames}</b>"
