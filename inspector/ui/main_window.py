@@ -469,7 +469,6 @@ class MainWindow(QMainWindow):
     def _cancel_compile(self) -> None:
         if self.compile_thread is not None:
             self.compile_thread.cancel()
-            self._old_compiles.append(self.compile_thread)  # kept until it returns; never terminated
             self._finish_compile()
             if self.compiled_radio.isChecked():
                 self.eager_radio.setChecked(True)
@@ -477,6 +476,11 @@ class MainWindow(QMainWindow):
             self.compile_bar.setFormat("cancelled")
 
     def _finish_compile(self) -> None:
+        # The thread may still be returning from run() (its last signal is queued to us): a QThread
+        # destroyed while running aborts the process, so it is kept until it has finished.
+        self._old_compiles = [t for t in self._old_compiles if not t.isFinished()]
+        if self.compile_thread is not None:
+            self._old_compiles.append(self.compile_thread)
         self.compile_thread = None
         self.cancel_compile.setEnabled(False)
         self.mode_combo.setEnabled(True)
@@ -592,7 +596,7 @@ class MainWindow(QMainWindow):
                 self.writer.end_run(orphan.run_id, 0)
         self.stop_line()
         for thread in self._old_compiles:
-            thread.wait()  # cancelled: its worker was ended, so this returns at once
+            thread.wait()  # done or cancelled (its worker was ended): returns at once
         self.history.shutdown()
         self.writer.stop()
         self.db.dispose()
