@@ -8,13 +8,18 @@ memory copy and two pipe messages.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import torch
 import torch.multiprocessing  # registers the reductions that share tensors through the pipe
-from torch._inductor.async_compile import AsyncCompile, shutdown_compile_workers
+from torch._inductor import config as inductor_config
+from torch._inductor.async_compile import shutdown_compile_workers
+from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
 from inspector.inference.frame_pipeline import FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
@@ -45,16 +50,23 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
         if kind == "prepare":
             _, mode, frame_buf, out_buf = msg
             pipeline = None
+            frame_shape = tuple(frame_buf.shape[:2])
+            done_before = _compiled_marker(model, frame_shape, imgsz, mode)
             try:
-                pipeline = FramePipeline(model, tuple(frame_buf.shape[:2]), imgsz, mode, frame=frame_buf)
-                pipeline.prepare(lambda p: conn.send(("progress", p)))
+                pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frame_buf)
+                with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
+                    pipeline.prepare(lambda p: conn.send(("progress", p)))
             except Exception as exc:
                 pipeline = None
                 conn.send(("failed", f"torch.compile failed ({type(exc).__name__}: {first_line(exc)})"))
                 continue
-            # The compile-worker pool is idle from here on: it goes, with the memory its processes
-            # hold (a later compile starts a new one)
-            shutdown_compile_workers()
+            finally:
+                # A pool that a cold compile started is idle from here on: it goes, with the memory
+                # its processes hold, before the first frame (its processes' exit costs seconds of
+                # CPU on every core; frames served meanwhile took 8 ms instead of 1.5 on an H100 host)
+                shutdown_compile_workers()
+            done_before.parent.mkdir(parents=True, exist_ok=True)
+            done_before.touch()
             if model.device.type == "cuda":
                 _pin(frame_buf)
                 _pin(out_buf)
@@ -70,15 +82,29 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
 
 def _warm_up_compiler(model: DetectorModel, imgsz: int) -> None:
     """Pay the one-time costs of a process before anyone waits on a compile: Dynamo, Inductor and
-    Triton import, and Inductor's pool of compile workers starts, on a trivial function; cuDNN
-    initialises on one eager forward. A worker started ahead (as the station starts it) then only
-    compiles: from a warm cache in 3 s instead of 9 s on an H100 host."""
-    with torch.inference_mode():
+    Triton import on a trivial function; cuDNN initialises on one eager forward. A worker started
+    ahead (as the station starts it) then only compiles."""
+    with torch.inference_mode(), _in_process_compile():
         x = torch.zeros((1, 3, imgsz, imgsz), device=model.device, dtype=model.dtype)
         model.network(x)
         torch.compile(lambda t: (t * 2).sum(), fullgraph=True)(x[0, 0, :8, :8])
-        AsyncCompile.wait_pool_ready()  # a pool still starting (processes importing torch) slows all
         torch.cuda.synchronize(model.device)
+
+
+def _in_process_compile() -> contextlib.AbstractContextManager:
+    """Inductor without its pool of compile-worker processes. Loading kernels from a warm cache
+    needs none, and the pool costs seconds of CPU on every core to start and to end; a cold compile
+    wants it (yolov8n on an H100 host: 20 s with the pool, 45 s without)."""
+    return inductor_config.patch(compile_threads=1)
+
+
+def _compiled_marker(model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str) -> Path:
+    """A file in Inductor's cache folder that says this cache holds this compile already, so the
+    next one is warm. Cleared with the cache; a stale one only makes a compile slower."""
+    device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
+    key = (model.sha256 or model.path, frame_shape, imgsz, mode, model.dtype, device, torch.__version__)
+    name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+    return Path(inductor_cache_dir()) / "inspector-compiled" / name
 
 
 def _infer(pipeline: FramePipeline | None, frame_buf: torch.Tensor, out_buf: torch.Tensor) -> int:
