@@ -49,7 +49,7 @@ smoke() {
     "$HERE/install.sh" --prefix "$scratch/prefix" --bundle "$BUNDLE" >/dev/null
     local entry="$scratch/prefix/share/applications/inspector.desktop"
     local exec_line
-    exec_line="$(sed -n 's/^Exec=//p' "$entry" | sed 's/ %[fFuU]//')"
+    exec_line="$(sed -n 's/^Exec=//p' "$entry")"
     "${run[@]}" $exec_line --exit-after 6 --db "$scratch/entry.sqlite"
     "$HERE/uninstall.sh" --prefix "$scratch/prefix" >/dev/null
     if [[ -n "$(find "$scratch/prefix" -type f -o -type l)" ]]; then
