@@ -167,7 +167,7 @@ class CompiledBackend:
             )
         start = time.perf_counter()
         with self._lock:
-            self._frame_buf.copy_(torch.from_numpy(image))
+            self._frame_buf.numpy()[...] = image  # frames may be read-only arrays: no tensor over them
             self._send(("frame",))
             msg = self._receive(10.0)
             if msg[0] != "done":
