@@ -17,8 +17,9 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 from torch import nn
+from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
-from inspector.inference.compiled_worker import serve
+from inspector.inference.compiled_worker import compiled_marker, serve
 from inspector.inference.frame_pipeline import (
     MAX_CANDIDATES,
     PIPELINE_MODES,
@@ -96,6 +97,12 @@ class CompiledBackend:
     @property
     def ready(self) -> bool:
         return self.frame_shape is not None
+
+    def is_cached(self, frame_shape: tuple[int, int], mode: str) -> bool:
+        """Whether the on-disk cache holds this compile already: a compile then takes seconds, not
+        minutes, so it is worth doing ahead of the operator's switch."""
+        root = Path(self.cache_dir) if self.cache_dir else Path(inductor_cache_dir())
+        return compiled_marker(root, self.model, frame_shape, self.imgsz, _checked(mode)).exists()
 
     def start(self) -> None:
         """Spawn the worker if it is not running; returns at once."""

@@ -51,7 +51,7 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
             _, mode, frame_buf, out_buf = msg
             pipeline = None
             frame_shape = tuple(frame_buf.shape[:2])
-            done_before = _compiled_marker(model, frame_shape, imgsz, mode)
+            done_before = compiled_marker(Path(inductor_cache_dir()), model, frame_shape, imgsz, mode)
             try:
                 pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frame_buf)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
@@ -98,13 +98,15 @@ def _in_process_compile() -> contextlib.AbstractContextManager:
     return inductor_config.patch(compile_threads=1)
 
 
-def _compiled_marker(model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str) -> Path:
-    """A file in Inductor's cache folder that says this cache holds this compile already, so the
-    next one is warm. Cleared with the cache; a stale one only makes a compile slower."""
+def compiled_marker(
+    cache_root: Path, model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str
+) -> Path:
+    """A file in Inductor's cache folder ``cache_root`` that says this cache holds this compile
+    already, so the next one is warm. Cleared with the cache; a stale one only makes a compile slower."""
     device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
     key = (model.sha256 or model.path, frame_shape, imgsz, mode, model.dtype, device, torch.__version__)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
-    return Path(inductor_cache_dir()) / "inspector-compiled" / name
+    return cache_root / "inspector-compiled" / name
 
 
 def _infer(pipeline: FramePipeline | None, frame_buf: torch.Tensor, out_buf: torch.Tensor) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import psutil
 import pyqtgraph as pg
 import torch
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -43,6 +45,7 @@ from inspector.inference.backends import EagerBackend
 from inspector.inference.frame_pipeline import PIPELINE_MODES, CompileProgress
 from inspector.inference.model import DetectorModel
 from inspector.metrics import RateMeter
+from inspector.pipeline import InspectionResult
 from inspector.storage.database import open_database
 from inspector.storage.writer import LOG_RECOVERED, DefectWriter
 from inspector.ui.history_view import HistoryView
@@ -65,6 +68,9 @@ class MainWindow(QMainWindow):
         self, config: LineConfig, db_path: Path, backend: str = "eager", mode: str = "reduce-overhead"
     ) -> None:
         super().__init__()
+        # Python's collector runs in whichever thread allocates; one that frees Qt objects outside
+        # the GUI thread crashes the app (seen: in the model loader's thread). Collect here instead.
+        self._collector = GarbageCollector(interval=1.0)
         self._want_compiled = backend == "compiled"  # remembered: switch once frames arrive
         self._initial_mode = mode
         self.setWindowTitle("inspector — inspection station")
@@ -77,6 +83,8 @@ class MainWindow(QMainWindow):
         self.line: Line | None = None
         self._builder: LineBuilder | None = None
         self.compile_thread: CompileThread | None = None
+        self._compiling_ahead = False  # the current compile was started ahead, not by the switch
+        self._ahead_due = False  # the line's first frame should start a compile ahead
         self._old_compiles: list[CompileThread] = []
         self._serial = 0
         self.display_rate = RateMeter()
@@ -290,6 +298,7 @@ class MainWindow(QMainWindow):
         line.inspection.ended.connect(self._on_stream_ended)
         line.inspection.backend_failed.connect(self._on_compile_failed)
         self._serial = 0
+        self._ahead_due = line.compiles_ahead
         self._history.clear()
         self._display_latency.clear()
         self.eager_radio.setChecked(True)
@@ -413,10 +422,16 @@ class MainWindow(QMainWindow):
         if self.line is None:
             return
         if not compiled:
+            if self._compiling_ahead:  # nobody asked for it: it goes on, for a later switch
+                return
             self._cancel_compile()
             self.line.inspection.swap_backend(EagerBackend(self.line.model.network))
             self.compile_bar.setFormat("idle")
             self.compile_bar.setValue(0)
+            return
+        if self._compiling_ahead:  # the operator now waits for the compile already running
+            self._compiling_ahead = False
+            self.cancel_compile.setEnabled(True)
             return
         _, newest = self.line.latest.get()
         if newest is None:
@@ -429,7 +444,20 @@ class MainWindow(QMainWindow):
             self.compile_stage.setText("ready: compiled earlier in this run")
             self.line.inspection.swap_backend(compiled)
             return
-        thread = CompileThread(compiled, mode, shape)
+        self._start_compile(shape, mode)
+
+    def _compile_ahead(self, newest: InspectionResult) -> None:
+        """The line's first frame on a GPU: a compile the on-disk cache holds takes seconds, so it is
+        done now, while eager serves, and the operator's switch is then live at the next frame."""
+        shape = (newest.frame.height, newest.frame.width)
+        mode = self.mode_combo.currentText()
+        if self.compile_thread is None and self.line.compiled.is_cached(shape, mode):
+            self._compiling_ahead = True
+            self._start_compile(shape, mode)
+            self.cancel_compile.setEnabled(False)  # the operator did not start it
+
+    def _start_compile(self, shape: tuple[int, int], mode: str) -> None:
+        thread = CompileThread(self.line.compiled, mode, shape)
         thread.progress.connect(self._on_compile_progress)
         thread.ready.connect(self._on_compile_ready)
         thread.failed.connect(self._on_compile_failed)
@@ -456,12 +484,20 @@ class MainWindow(QMainWindow):
         self.compile_stage.setText(f"{p.stage}{detail} · {elapsed:.1f} s")
 
     def _on_compile_ready(self, backend) -> None:
-        self._finish_compile()
-        if self.line is not None and self.compiled_radio.isChecked():
+        ahead = self._finish_compile()
+        if self.line is None:
+            return
+        if self.compiled_radio.isChecked():
             self.line.inspection.swap_backend(backend)
+        elif ahead:
+            self.compile_bar.setFormat("ready ahead")
+            self.compile_stage.setText(f"{self.compile_stage.text()} · flip to Compiled to use it")
 
     def _on_compile_failed(self, reason: str) -> None:
-        self._finish_compile()
+        if self._finish_compile():  # the operator did not ask: no alarm, the switch tries again
+            self.compile_bar.setFormat("failed ahead")
+            self.compile_stage.setText(f"compiling ahead failed: {reason}")
+            return
         self.eager_radio.setChecked(True)  # before the bar: flipping to eager resets it to "idle"
         self.compile_bar.setFormat("failed")
         self.show_error(f"{reason}; staying on eager")
@@ -475,15 +511,20 @@ class MainWindow(QMainWindow):
             self.compile_bar.setValue(0)
             self.compile_bar.setFormat("cancelled")
 
-    def _finish_compile(self) -> None:
-        # The thread may still be returning from run() (its last signal is queued to us): a QThread
-        # destroyed while running aborts the process, so it is kept until it has finished.
+    def _finish_compile(self) -> bool:
+        """Ends the bookkeeping of the current compile; whether it was one started ahead.
+
+        The thread may still be returning from run() (its last signal is queued to us): a QThread
+        destroyed while running aborts the process, so it is kept until it has finished.
+        """
         self._old_compiles = [t for t in self._old_compiles if not t.isFinished()]
         if self.compile_thread is not None:
             self._old_compiles.append(self.compile_thread)
         self.compile_thread = None
         self.cancel_compile.setEnabled(False)
         self.mode_combo.setEnabled(True)
+        ahead, self._compiling_ahead = self._compiling_ahead, False
+        return ahead
 
     # Drawing ---------------------------------------------------------------------------------
     def _show_newest(self) -> None:
@@ -506,6 +547,9 @@ class MainWindow(QMainWindow):
         if self._want_compiled:
             self._want_compiled = False
             self.compiled_radio.setChecked(True)
+        elif self._ahead_due:
+            self._compile_ahead(result)
+        self._ahead_due = False
 
     def _update_gauges(self) -> None:
         line = self.line
@@ -600,4 +644,6 @@ class MainWindow(QMainWindow):
         self.history.shutdown()
         self.writer.stop()
         self.db.dispose()
+        self._collector.timer.stop()
+        gc.enable()  # the collector's timer is gone with this window
         super().closeEvent(event)

@@ -84,10 +84,15 @@ class Line:
         self.inspection = InspectionThread(self.inspector, self.slot, self.latest)
         self.inspection.start()
         self.capture.start()
-        if self.model.device.type == "cuda":
-            # on a GPU the switch should be live in seconds: torch and the model load ahead of it
-            # (on a CPU the worker would take cores from the line, so it starts at the switch)
+        if self.compiles_ahead:
             self.compiled.start()
+
+    @property
+    def compiles_ahead(self) -> bool:
+        """On a GPU the compile worker starts with the line, and a compile its cache already holds
+        is done as soon as frames arrive, so the switch is live at the next frame. On a CPU the
+        worker would take cores from the line: there everything waits for the switch."""
+        return self.model.device.type == "cuda"
 
     def set_rules(self, min_confidence: float, defect_classes: tuple[str, ...] | None) -> None:
         """Takes effect on the next frame: the rules object is swapped whole, never edited."""

@@ -53,8 +53,12 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         assert _agree(eager, compiled, frames) >= 3
     finally:
         backend.close()
-    # a new worker compiles the same graph: Inductor finds it in its on-disk cache, and says so
+    # the parent can tell, before any worker starts, that this compile is in the cache
     again = CompiledBackend(demo_model, 160, "default")
+    assert again.is_cached((720, 1280), "default")
+    assert not again.is_cached((721, 1280), "default")
+    assert not CompiledBackend(demo_model, 192, "default").is_cached((720, 1280), "default")
+    # a new worker compiles the same graph: Inductor finds it in its on-disk cache, and says so
     details = []
     try:
         again.prepare((720, 1280), progress=lambda p: details.append(p.detail))
@@ -135,3 +139,7 @@ def test_compiled_cuda_fp16_matches_eager(mode):
         assert _agree(eager, compiled, frames) >= 3
     finally:
         backend.close()
+    # the marker names the GPU model and the mode, and the parent reads it on CUDA too
+    assert CompiledBackend(model, 416, mode).is_cached((720, 1280), mode)
+    fp32 = dataclasses.replace(model, dtype=torch.float32)
+    assert not CompiledBackend(fp32, 416, mode).is_cached((720, 1280), mode)

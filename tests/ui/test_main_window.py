@@ -1,13 +1,16 @@
 """The real window, driven offscreen: real threads, the shipped model, a real SQLite file."""
 
 import pytest
+import torch
 from PySide6.QtCore import QThread
 from sqlalchemy import event
 
+from inspector.inference.backends import CompiledBackend
+from inspector.inference.model import load_detector
 from inspector.paths import demo_model_path
 from inspector.storage.queries import count_defects
 from inspector.ui.main_window import MainWindow
-from inspector.ui.station import LineConfig
+from inspector.ui.station import Line, LineConfig
 
 
 @pytest.fixture
@@ -67,6 +70,27 @@ def test_switch_to_compiled_while_frames_keep_arriving_and_back(qtbot, window):
     assert window.compile_bar.value() == 100
     window.eager_radio.setChecked(True)
     qtbot.waitUntil(lambda: window.active_backend.text() == "eager", timeout=10_000)
+    _frames_painted(qtbot, window, 3)
+
+
+@pytest.mark.slow
+def test_a_compile_the_cache_holds_is_done_ahead_and_the_switch_is_instant(qtbot, window, monkeypatch):
+    # what a GPU line does (on a CPU the worker would take cores from the line)
+    monkeypatch.setattr(Line, "compiles_ahead", property(lambda self: True))
+    model = load_detector(demo_model_path(), torch.device("cpu"))
+    warm = CompiledBackend(model, 160, "default")
+    try:
+        warm.prepare((720, 1280))  # the cache now holds this compile, as after an earlier switch
+    finally:
+        warm.close()
+    window.mode_combo.setCurrentText("default")
+    window.start_line()
+    qtbot.waitUntil(lambda: window.compile_bar.format() == "ready ahead", timeout=300_000)
+    assert window.eager_radio.isChecked() and window.active_backend.text() == "eager"
+    assert "flip to Compiled" in window.compile_stage.text()
+    window.compiled_radio.setChecked(True)
+    assert window.compile_thread is None, "nothing left to compile at the switch"
+    qtbot.waitUntil(lambda: window.active_backend.text() == "compiled (default)", timeout=5_000)
     _frames_painted(qtbot, window, 3)
 
 
