@@ -213,42 +213,56 @@ def _eager_stream_while(engine: Engine, frames: list[np.ndarray], busy: Callable
     }
 
 
+def _compile_while_streaming(
+    backend: CompiledBackend, engine: Engine, frames: list[np.ndarray], say: Say
+) -> dict[str, Any]:
+    """Compile in a thread while this one streams eager frames, as the station does at a switch."""
+    result: dict[str, Any] = {}
+
+    def compile_() -> None:
+        try:
+            result["compile"] = _prepare_timed(backend, frames[0].shape[:2], say)
+        except CompileError as exc:
+            result["error"] = str(exc)
+
+    thread = threading.Thread(target=compile_)
+    thread.start()
+    result["eager_during"] = _eager_stream_while(engine, frames, thread.is_alive)
+    thread.join()
+    return result
+
+
 def measure_switch(
     model: DetectorModel, opts: BenchOptions, frames: list[np.ndarray], mode: str, say: Say
 ) -> dict[str, Any]:
-    """The live eager stream before and during a cold compile (empty cache), then the time a warm
-    compile takes on a worker that was started ahead (as the station starts it on a GPU)."""
+    """The live eager stream before and during a cold compile (empty cache), then during a warm one
+    on a worker that was started ahead: the station starts its worker with the line on a GPU and
+    runs a compile its cache holds at once, so the operator's switch is live at the next frame."""
     engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
     deadline = time.perf_counter() + opts.switch_s
     before = _eager_stream_while(engine, frames, lambda: time.perf_counter() < deadline)
     with tempfile.TemporaryDirectory(prefix="inspector-switch-") as cache:
         cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
-        result: dict[str, Any] = {}
-
-        def compile_cold() -> None:
-            try:
-                result["cold"] = _prepare_timed(cold, frames[0].shape[:2], say)
-            except CompileError as exc:
-                result["error"] = str(exc)
-
-        thread = threading.Thread(target=compile_cold)
-        thread.start()
-        during = _eager_stream_while(engine, frames, thread.is_alive)
-        thread.join()
+        cold_run = _compile_while_streaming(cold, engine, frames, say)
         cold.close()
         warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
-        warm.wait_started()  # the station starts its worker with the line, ahead of the switch
-        warm_marks = _prepare_timed(warm, frames[0].shape[:2], say)
+        warm.wait_started()
+        warm_run = _compile_while_streaming(warm, engine, frames, say)
         warm.close()
-    kept = during.get("fps", 0.0) / before["fps"] if before.get("fps") else 0.0
+
+    def kept(during: dict[str, Any]) -> float:
+        return round(during.get("fps", 0.0) / before["fps"], 3) if before.get("fps") else 0.0
+
     return {
         "mode": mode,
         "eager_before": before,
-        "eager_during_cold_compile": during,
-        "fps_kept": round(kept, 3),
-        "cold": result.get("cold"),
-        "error": result.get("error"),
-        "warm": warm_marks,
+        "eager_during_cold_compile": cold_run["eager_during"],
+        "fps_kept": kept(cold_run["eager_during"]),
+        "cold": cold_run.get("compile"),
+        "error": cold_run.get("error") or warm_run.get("error"),
+        "eager_during_warm_compile": warm_run["eager_during"],
+        "fps_kept_warm": kept(warm_run["eager_during"]),
+        "warm": warm_run.get("compile"),
     }
 
 
@@ -391,12 +405,19 @@ def format_bench(report: dict[str, Any]) -> str:
         )
     if "switch" in report:
         sw = report["switch"]
-        b, d = sw["eager_before"], sw["eager_during_cold_compile"]
+        b, d, w = sw["eager_before"], sw["eager_during_cold_compile"], sw["eager_during_warm_compile"]
         lines += [
             "",
             f"switch to {sw['mode']}: eager {b.get('fps', 0):.0f} fps before, "
             f"{d.get('fps', 0):.0f} fps during the cold compile ({sw['fps_kept']:.0%} kept), "
-            f"frame gap p99 {d.get('gap_p99_ms', 0):.1f} ms, max {d.get('gap_max_ms', 0):.1f} ms; "
-            f"warm compile on a started worker {sw['warm']['compile_s']:.1f} s",
+            f"frame gap p99 {d.get('gap_p99_ms', 0):.1f} ms, max {d.get('gap_max_ms', 0):.1f} ms",
         ]
+        if sw["warm"]:
+            lines.append(
+                f"  warm compile on a started worker {sw['warm']['compile_s']:.1f} s, eager meanwhile "
+                f"{w.get('fps', 0):.0f} fps ({sw['fps_kept_warm']:.0%} kept), "
+                f"max gap {w.get('gap_max_ms', 0):.1f} ms"
+            )
+        if sw["error"]:
+            lines.append(f"  {sw['error']}")
     return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""``inspector bench`` on the CPU at a small size: every contender runs, the report holds what the
+docs quote from it, and agreement is judged on the boxes, not assumed."""
+
+import json
+
+import pytest
+import torch
+
+from inspector.bench import BenchOptions, agreement, format_bench, run_bench
+from inspector.paths import demo_model_path
+
+BOX = (10.0, 10.0, 50.0, 50.0)
+
+
+def test_agreement_counts_matches_misses_and_confidence():
+    same = agreement([[("dent", BOX, 0.9)]], [[("dent", BOX, 0.89)]])
+    assert same["agree"] and same["matched"] == 1 and same["max_conf_diff"] == pytest.approx(0.01)
+    shifted = agreement([[("dent", BOX, 0.9)]], [[("dent", (30.0, 30.0, 70.0, 70.0), 0.9)]])
+    assert not shifted["agree"] and shifted["missed"] == 1 and shifted["extra"] == 1
+    other_class = agreement([[("dent", BOX, 0.9)]], [[("stain", BOX, 0.9)]])
+    assert not other_class["agree"] and other_class["matched"] == 0
+    unsure = agreement([[("dent", BOX, 0.9)]], [[("dent", BOX, 0.8)]])
+    assert unsure["matched"] == 1 and not unsure["agree"], "confidence off by 0.1 is a disagreement"
+
+
+@pytest.mark.slow
+def test_bench_runs_every_inspector_contender_and_the_switch_on_cpu():
+    opts = BenchOptions(
+        weights=str(demo_model_path()),
+        device=torch.device("cpu"),
+        imgsz=160,
+        modes=("default",),
+        iters=5,
+        warmup=1,
+        frame_width=640,
+        frame_height=360,
+        ultralytics=False,
+        switch_s=1.0,
+    )
+    said = []
+    report = run_bench(opts, said.append)
+    json.dumps(report)  # the --json output is one plain object
+    latency = report["latency_ms"]
+    assert set(latency) == {"inspector eager", "forward only (floor)", "inspector compiled (default)"}
+    assert all(0 < s["p50"] <= s["p99"] <= s["max"] for s in latency.values())
+    compiled = report["compile"]["inspector compiled (default)"]
+    assert not compiled["cold"]["cache_hit"] and compiled["warm"]["cache_hit"]
+    assert report["agreement"]["inspector compiled (default) vs inspector eager"]["agree"]
+    switch = report["switch"]
+    assert switch["error"] is None and switch["warm"]["cache_hit"]
+    for stream in ("eager_before", "eager_during_cold_compile", "eager_during_warm_compile"):
+        assert switch[stream]["frames"] > 0 and switch[stream]["fps"] > 0
+    table = format_bench(report)
+    assert "inspector compiled (default)" in table and "warm compile on a started worker" in table
