@@ -24,6 +24,17 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 from inspector.inference.frame_pipeline import FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
 
+SPIN_S = 0.002  # how long a side busy-polls the pipe before it blocks on it
+
+
+def wait_readable(conn: Connection, spin_s: float = SPIN_S) -> None:
+    """Busy-poll ``conn`` for up to ``spin_s``, so that a message due soon is read at once; the
+    caller then reads (blocking only if nothing came). A process woken from a blocking read can
+    answer hundreds of microseconds late on an idle core, more than a whole frame's GPU work."""
+    deadline = time.perf_counter() + spin_s
+    while not conn.poll() and time.perf_counter() < deadline:
+        pass
+
 
 def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: str | None) -> None:
     """The child's main loop; every failure becomes a message, never a silent exit."""
@@ -41,6 +52,7 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
     frame_buf = out_buf = None
     while True:
         try:
+            wait_readable(conn)  # at a line's rate that is one short spin per frame
             msg = conn.recv()
         except (EOFError, OSError):  # the parent is gone
             return

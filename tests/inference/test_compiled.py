@@ -4,6 +4,7 @@ checked where a GPU exists."""
 
 import dataclasses
 import threading
+import warnings
 
 import pytest
 import torch
@@ -51,6 +52,10 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         assert {"tracing", "compiling kernels", "warm-up runs"} <= set(names)
         assert [f for _, f in stages] == sorted(f for _, f in stages)
         assert _agree(eager, compiled, frames) >= 3
+        assert not frames[0].image.flags.writeable
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compiled.detect(frames[0].image)  # a frozen frame is read without a warning
     finally:
         backend.close()
     # the parent can tell, before any worker starts, that this compile is in the cache
