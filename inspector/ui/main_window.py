@@ -63,6 +63,9 @@ class _Errors(QObject):
     message = Signal(str)
 
 
+READY_AHEAD = "ready: flip to Compiled"  # the bar once a compile started ahead is done
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self, config: LineConfig, db_path: Path, backend: str = "eager", mode: str = "reduce-overhead"
@@ -198,6 +201,7 @@ class MainWindow(QMainWindow):
         self.compile_bar.setValue(0)
         self.compile_bar.setFormat("idle")
         self.compile_stage = QLabel("")
+        self.compile_stage.setWordWrap(True)
         self.cancel_compile = QPushButton("Cancel")
         self.cancel_compile.setEnabled(False)
         self.cancel_compile.clicked.connect(self._cancel_compile)
@@ -442,6 +446,8 @@ class MainWindow(QMainWindow):
         shape = (newest.frame.height, newest.frame.width)
         if compiled.ready and compiled.mode == mode and compiled.frame_shape == shape:
             self.compile_stage.setText("ready: compiled earlier in this run")
+            self.compile_bar.setFormat("ready %p%")
+            self.compile_bar.setValue(100)
             self.line.inspection.swap_backend(compiled)
             return
         self._start_compile(shape, mode)
@@ -471,7 +477,8 @@ class MainWindow(QMainWindow):
 
     def _on_compile_progress(self, p: CompileProgress) -> None:
         self.compile_bar.setValue(round(p.fraction * 100))
-        self.compile_bar.setFormat(f"{p.stage} %p%")
+        ahead = "ahead: " if self._compiling_ahead else ""  # the operator has not asked for it
+        self.compile_bar.setFormat(f"{ahead}{p.stage} %p%")
         self._compile_stage = p
         self._compile_started = time.perf_counter() - p.elapsed_s
         self._show_compile_stage()
@@ -490,8 +497,9 @@ class MainWindow(QMainWindow):
         if self.compiled_radio.isChecked():
             self.line.inspection.swap_backend(backend)
         elif ahead:
-            self.compile_bar.setFormat("ready ahead")
-            self.compile_stage.setText(f"{self.compile_stage.text()} · flip to Compiled to use it")
+            p = self._compile_stage
+            self.compile_bar.setFormat(READY_AHEAD)
+            self.compile_stage.setText(f"compiled ahead, {p.detail}, in {p.elapsed_s:.1f} s")
 
     def _on_compile_failed(self, reason: str) -> None:
         if self._finish_compile():  # the operator did not ask: no alarm, the switch tries again
