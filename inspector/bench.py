@@ -1,7 +1,7 @@
 """``inspector bench``: ultralytics' own ``predict`` against inspector's backends, in one process.
 
 Every contender gets the same 1080p BGR frames in host memory and is timed until its detections
-are in host memory, one frame at a time, with CUDA synchronised by the contender itself (a
+are in host memory, one batch of frames at a time, with CUDA synchronised by the contender itself (a
 detection on the host implies it). Ratios measured in one run are what to compare.
 """
 
@@ -31,6 +31,8 @@ from inspector.inference.preprocess import letterbox_geometry
 
 Say = Callable[[str], None]
 Boxes = list[tuple[str, tuple[float, float, float, float], float]]  # class, box, confidence
+Batch = list[np.ndarray]
+Contender = Callable[[Batch], list[Boxes]]  # a batch of frames → each frame's boxes
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class BenchOptions:
     iou: float = 0.7
     ultralytics: bool = True
     switch_s: float = 0.0  # seconds of eager stream to time before a cold compile; 0: skip
+    batch: int = 1  # frames per call
 
 
 def bench_frames(width: int, height: int, count: int = 8) -> list[np.ndarray]:
@@ -55,7 +58,13 @@ def bench_frames(width: int, height: int, count: int = 8) -> list[np.ndarray]:
     return [line.render(i * 7).image for i in range(count)]
 
 
-def latency_stats(ms: Sequence[float]) -> dict[str, float]:
+def bench_batches(frames: list[np.ndarray], batch: int) -> list[Batch]:
+    """As many batches as frames, each frame in ``batch`` of them, in a fixed order."""
+    return [[frames[(i * batch + j) % len(frames)] for j in range(batch)] for i in range(len(frames))]
+
+
+def latency_stats(ms: Sequence[float], frames_per_call: int = 1) -> dict[str, float]:
+    """Per-call latency; ``fps`` counts frames, so a batch of N counts N."""
     a = np.asarray(ms, dtype=float)
     p50, p95, p99 = np.percentile(a, (50, 95, 99))
     return {
@@ -65,29 +74,29 @@ def latency_stats(ms: Sequence[float]) -> dict[str, float]:
         "mean": round(float(a.mean()), 3),
         "std": round(float(a.std()), 3),
         "max": round(float(a.max()), 3),
-        "fps": round(1000.0 / float(a.mean()), 1),
+        "fps": round(1000.0 * frames_per_call / float(a.mean()), 1),
     }
 
 
-def _time_calls(call: Callable[[np.ndarray], Boxes], frames: list[np.ndarray], iters: int, warmup: int):
+def _time_calls(call: Contender, batches: list[Batch], iters: int, warmup: int):
     for i in range(warmup):
-        call(frames[i % len(frames)])
+        call(batches[i % len(batches)])
     ms = []
     for i in range(iters):
-        frame = frames[i % len(frames)]
+        batch = batches[i % len(batches)]
         start = time.perf_counter()
-        call(frame)
+        call(batch)
         ms.append((time.perf_counter() - start) * 1e3)
-    return latency_stats(ms), [call(f) for f in frames]
+    return latency_stats(ms, len(batches[0])), [boxes for b in batches for boxes in call(b)]
 
 
-def _engine_call(engine: Engine, stages: list[StageTimes]) -> Callable[[np.ndarray], Boxes]:
-    """``engine.detect`` returning boxes; each call's stage times are appended to ``stages``."""
+def _engine_call(engine: Engine, stages: list[StageTimes]) -> Contender:
+    """``engine.detect_batch`` returning boxes; each call's stage times are appended to ``stages``."""
 
-    def call(frame: np.ndarray) -> Boxes:
-        out = engine.detect(frame)
-        stages.append(out.times)
-        return _boxes(out.detections)
+    def call(batch: Batch) -> list[Boxes]:
+        outs = engine.detect_batch(batch)
+        stages.append(outs[0].times)
+        return [_boxes(out.detections) for out in outs]
 
     return call
 
@@ -125,7 +134,7 @@ def agreement(reference: list[Boxes], other: list[Boxes], min_iou: float = 0.9) 
     }
 
 
-def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Callable[[np.ndarray], Boxes]:
+def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Contender:
     yolo = ultralytics_yolo()(opts.weights, task="detect", verbose=False)
     kwargs: dict[str, Any] = {
         "imgsz": opts.imgsz,
@@ -140,20 +149,24 @@ def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Callable[
         kwargs["compile"] = compile_mode
     names = None
 
-    def call(frame: np.ndarray) -> Boxes:
+    def call(batch: Batch) -> list[Boxes]:
         nonlocal names
-        result = yolo.predict(frame, **kwargs)[0]
-        names = names or result.names
-        data = result.boxes.data.cpu().tolist()
-        return [(names[int(c)], (x1, y1, x2, y2), s) for x1, y1, x2, y2, s, c in data]
+        found = []
+        for result in yolo.predict(batch, **kwargs):  # a list of frames is one batch to ultralytics
+            names = names or result.names
+            data = result.boxes.data.cpu().tolist()
+            found.append([(names[int(c)], (x1, y1, x2, y2), s) for x1, y1, x2, y2, s, c in data])
+        return found
 
     return call
 
 
-def forward_floor(model: DetectorModel, input_hw: tuple[int, int], iters: int) -> dict[str, float]:
+def forward_floor(
+    model: DetectorModel, input_hw: tuple[int, int], iters: int, batch: int = 1
+) -> dict[str, float]:
     """The network alone, input already on the device, Inductor-compiled and on CUDA one graph:
     what no whole-frame path can beat."""
-    x = torch.rand((1, 3, *input_hw), device=model.device).to(model.dtype)
+    x = torch.rand((batch, 3, *input_hw), device=model.device).to(model.dtype)
     with torch.inference_mode():
         model.network(x)  # anchors are built on the first eager call
         fn = torch.compile(Predictions(model.network), fullgraph=True, dynamic=False)
@@ -170,10 +183,12 @@ def forward_floor(model: DetectorModel, input_hw: tuple[int, int], iters: int) -
             run()
             sync()
             ms.append((time.perf_counter() - start) * 1e3)
-    return latency_stats(ms)
+    return latency_stats(ms, batch)
 
 
-def _prepare_timed(backend: CompiledBackend, shape: tuple[int, int], say: Say) -> dict[str, float]:
+def _prepare_timed(
+    backend: CompiledBackend, shape: tuple[int, int], say: Say, batch: int = 1
+) -> dict[str, float]:
     """Seconds to start the worker (imports, model) and to compile, from the stage reports."""
     marks: dict[str, float] = {}
 
@@ -181,7 +196,7 @@ def _prepare_timed(backend: CompiledBackend, shape: tuple[int, int], say: Say) -
         marks.setdefault(p.stage, p.elapsed_s)
 
     start = time.perf_counter()
-    backend.prepare(shape, progress=progress)
+    backend.prepare(shape, progress=progress, batch=batch)
     total = time.perf_counter() - start
     started = marks.get("tracing", 0.0)
     say(f"  {backend.label}: worker start {started:.1f} s, compile {total - started:.1f} s")
@@ -270,6 +285,7 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
     """Every contender on the same frames; returns one JSON-ready report."""
     model = load_detector(opts.weights, opts.device)
     frames = bench_frames(opts.frame_width, opts.frame_height)
+    batches = bench_batches(frames, opts.batch)
     input_hw = letterbox_geometry(opts.frame_height, opts.frame_width, opts.imgsz, model.stride).input
     report: dict[str, Any] = {
         "model": model.name,
@@ -278,7 +294,7 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
         "frame": f"{opts.frame_width}x{opts.frame_height} BGR uint8 in host memory",
         "imgsz": opts.imgsz,
         "model_input": f"{input_hw[1]}x{input_hw[0]}",
-        "batch": 1,
+        "batch": opts.batch,
         "iters": opts.iters,
         "torch": torch.__version__,
         "latency_ms": {},
@@ -287,9 +303,9 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
     }
     latency, compile_s, agree = report["latency_ms"], report["compile"], report["agreement"]
 
-    def timed(name: str, call: Callable[[np.ndarray], Boxes]) -> list[Boxes]:
-        say(f"timing {name} ({opts.iters} frames)")
-        latency[name], boxes = _time_calls(call, frames, opts.iters, opts.warmup)
+    def timed(name: str, call: Contender) -> list[Boxes]:
+        say(f"timing {name} ({opts.iters} calls of {opts.batch} frames)")
+        latency[name], boxes = _time_calls(call, batches, opts.iters, opts.warmup)
         return boxes
 
     stage_p50 = report.setdefault("stage_p50_ms", {})
@@ -309,24 +325,24 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
             theirs_compiled = _ultralytics_call(opts, "reduce-overhead")
             say("compiling ultralytics predict(compile='reduce-overhead')")
             start = time.perf_counter()
-            theirs_compiled(frames[0])
+            theirs_compiled(batches[0])
             shutdown_compile_workers()  # an idle pool slows the process it lives in (see compiled_worker)
             compile_s["ultralytics predict reduce-overhead"] = {
                 "first_call_s": round(time.perf_counter() - start, 2)
             }
             timed("ultralytics predict reduce-overhead", theirs_compiled)
         say("timing the network's forward alone (the floor)")
-        latency["forward only (floor)"] = forward_floor(model, input_hw, opts.iters)
+        latency["forward only (floor)"] = forward_floor(model, input_hw, opts.iters, opts.batch)
     for mode in opts.modes:
         name = f"inspector compiled ({mode})"
         say(f"{name}: cold compile, then a new worker from the warm cache")
         with tempfile.TemporaryDirectory(prefix="inspector-bench-") as cache:
             try:
                 cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
-                compile_s[name] = {"cold": _prepare_timed(cold, frames[0].shape[:2], say)}
+                compile_s[name] = {"cold": _prepare_timed(cold, frames[0].shape[:2], say, opts.batch)}
                 cold.close()
                 warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
-                compile_s[name]["warm"] = _prepare_timed(warm, frames[0].shape[:2], say)
+                compile_s[name]["warm"] = _prepare_timed(warm, frames[0].shape[:2], say, opts.batch)
             except CompileError as exc:
                 compile_s[name] = {"error": str(exc)}
                 say(f"  {exc}")
@@ -363,12 +379,14 @@ def _speedups(latency: dict[str, dict[str, float]]) -> dict[str, dict[str, float
 
 
 def format_bench(report: dict[str, Any]) -> str:
+    unit = "frame" if report["batch"] == 1 else f"batch of {report['batch']}"
     lines = [
         f"{report['model']} on {report['device']} ({report['dtype']}), {report['frame']} → "
-        f"{report['model_input']} input, batch 1, {report['iters']} frames, torch {report['torch']}"
+        f"{report['model_input']} input, batch {report['batch']}, {report['iters']} calls, "
+        f"torch {report['torch']}"
         + (f", ultralytics {report['ultralytics']}" if "ultralytics" in report else ""),
         "",
-        f"{'end to end, ms':<42}{'p50':>8}{'p95':>8}{'p99':>8}{'std':>8}{'fps':>8}",
+        f"{'end to end, ms per ' + unit:<42}{'p50':>8}{'p95':>8}{'p99':>8}{'std':>8}{'fps':>8}",
     ]
     for name, s in report["latency_ms"].items():
         lines.append(

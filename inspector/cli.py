@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated compile modes (default: reduce-overhead,cuda-graph on a GPU)",
     )
-    bench.add_argument("--iters", type=int, default=300, help="timed frames per contender")
+    bench.add_argument("--iters", type=int, default=300, help="timed calls per contender")
+    bench.add_argument("--batch", type=int, default=1, help="frames per call (one camera: 1)")
     bench.add_argument("--warmup", type=int, default=50, help="untimed frames first")
     bench.add_argument("--frame", default="1920x1080", help="frame size WxH")
     bench.add_argument("--conf", type=float, default=0.25)
@@ -326,8 +327,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     size = re.fullmatch(r"(\d+)x(\d+)", args.frame)
     if not size:
         raise UsageError(f"--frame {args.frame!r}: use WxH, e.g. 1920x1080")
-    if args.iters < 1 or args.warmup < 0:
-        raise UsageError("--iters must be at least 1 and --warmup at least 0")
+    if args.iters < 1 or args.warmup < 0 or args.batch < 1:
+        raise UsageError("--iters and --batch must be at least 1, --warmup at least 0")
     opts = BenchOptions(
         weights=_demo_or(args.weights),
         device=device,
@@ -341,6 +342,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         iou=args.iou,
         ultralytics=not args.no_ultralytics,
         switch_s=args.switch,
+        batch=args.batch,
     )
     torch.backends.cudnn.benchmark = False  # same kernels for every contender
     report = run_bench(opts, lambda m: print(m, file=sys.stderr, flush=True))

@@ -24,7 +24,7 @@ def test_agreement_counts_matches_misses_and_confidence():
 
 
 @pytest.mark.slow
-def test_bench_runs_every_inspector_contender_and_the_switch_on_cpu():
+def test_bench_runs_every_inspector_contender_in_batches_and_the_switch_on_cpu():
     opts = BenchOptions(
         weights=str(demo_model_path()),
         device=torch.device("cpu"),
@@ -36,6 +36,7 @@ def test_bench_runs_every_inspector_contender_and_the_switch_on_cpu():
         frame_height=360,
         ultralytics=False,
         switch_s=1.0,
+        batch=2,
     )
     said = []
     report = run_bench(opts, said.append)
@@ -43,12 +44,15 @@ def test_bench_runs_every_inspector_contender_and_the_switch_on_cpu():
     latency = report["latency_ms"]
     assert set(latency) == {"inspector eager", "forward only (floor)", "inspector compiled (default)"}
     assert all(0 < s["p50"] <= s["p99"] <= s["max"] for s in latency.values())
+    assert report["batch"] == 2 and all(s["fps"] > 1000 / s["mean"] for s in latency.values())
     compiled = report["compile"]["inspector compiled (default)"]
     assert not compiled["cold"]["cache_hit"] and compiled["warm"]["cache_hit"]
-    assert report["agreement"]["inspector compiled (default) vs inspector eager"]["agree"]
+    agreed = report["agreement"]["inspector compiled (default) vs inspector eager"]
+    assert agreed["agree"] and agreed["matched"] > 0, "the demo model finds defects in these frames"
     switch = report["switch"]
     assert switch["error"] is None and switch["warm"]["cache_hit"]
     for stream in ("eager_before", "eager_during_cold_compile", "eager_during_warm_compile"):
         assert switch[stream]["frames"] > 0 and switch[stream]["fps"] > 0
     table = format_bench(report)
     assert "inspector compiled (default)" in table and "warm compile on a started worker" in table
+    assert "ms per batch of 2" in table

@@ -62,10 +62,10 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
         if kind == "prepare":
             _, mode, frame_buf, out_buf = msg
             pipeline = None
-            frame_shape = tuple(frame_buf.shape[:2])
-            done_before = compiled_marker(Path(inductor_cache_dir()), model, frame_shape, imgsz, mode)
+            batch, frame_shape = len(frame_buf), tuple(frame_buf.shape[1:3])
+            done_before = compiled_marker(Path(inductor_cache_dir()), model, frame_shape, imgsz, mode, batch)
             try:
-                pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frame_buf)
+                pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frame_buf, batch=batch)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
                     pipeline.prepare(lambda p: conn.send(("progress", p)))
             except Exception as exc:
@@ -111,12 +111,13 @@ def _in_process_compile() -> contextlib.AbstractContextManager:
 
 
 def compiled_marker(
-    cache_root: Path, model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str
+    cache_root: Path, model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str, batch: int
 ) -> Path:
     """A file in Inductor's cache folder ``cache_root`` that says this cache holds this compile
     already, so the next one is warm. Cleared with the cache; a stale one only makes a compile slower."""
     device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
-    key = (model.sha256 or model.path, frame_shape, imgsz, mode, model.dtype, device, torch.__version__)
+    weights = model.sha256 or model.path
+    key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     return cache_root / "inspector-compiled" / name
 
@@ -128,10 +129,10 @@ def _infer(pipeline: FramePipeline | None, frame_buf: torch.Tensor, out_buf: tor
         if pipeline.frame is not frame_buf:
             pipeline.frame.copy_(frame_buf, non_blocking=True)
         out = pipeline()
-        out_buf[: len(out)].copy_(out, non_blocking=True)
+        out_buf[:, : out.shape[1]].copy_(out, non_blocking=True)
         if out.is_cuda:
             torch.cuda.current_stream(out.device).synchronize()
-    return len(out)
+    return out.shape[1]
 
 
 def _pin(buf: torch.Tensor) -> None:

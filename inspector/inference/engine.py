@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,41 +82,46 @@ class Engine:
         self.backend = backend
 
     def detect(self, image: np.ndarray) -> EngineOutput:
-        backend = self.backend  # one backend for the whole frame, whatever a swap does meanwhile
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[EngineOutput]:
+        """Frames of one size in one pass of the network; each output carries the batch's times."""
+        backend = self.backend  # one backend for the whole batch, whatever a swap does meanwhile
         if isinstance(backend, CompiledBackend):
             try:
-                return self._detect_compiled(backend, image)
+                return self._detect_compiled(backend, images)
             except Exception as exc:  # a broken worker must not stop the line: eager takes over
                 backend = self.backend = EagerBackend(self.model.network)
                 self.fallback = f"compiled backend failed while running ({type(exc).__name__}: {exc})"
         sync = _synchronizer(self.model.device)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            x, box = self.preprocess(image)
+            x, box = self.preprocess.batch(images)
             sync()
             t1 = time.perf_counter()
             raw = backend(x)
             sync()
             t2 = time.perf_counter()
-            dets = select_boxes(raw[0], self.conf, self.iou, self.max_det, self.model.end2end)
-            dets = to_frame_pixels(dets, box).cpu().numpy()
+            found = [
+                to_frame_pixels(select_boxes(r, self.conf, self.iou, self.max_det, self.model.end2end), box)
+                for r in raw
+            ]
+            found = [dets.cpu().numpy() for dets in found]
         t3 = time.perf_counter()
-        return EngineOutput(
-            self._detections(dets),
-            StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
-            backend.label,
-        )
+        times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        return [EngineOutput(self._detections(dets), times, backend.label) for dets in found]
 
-    def _detect_compiled(self, backend: CompiledBackend, image: np.ndarray) -> EngineOutput:
-        out = backend(image)
+    def _detect_compiled(self, backend: CompiledBackend, images: Sequence[np.ndarray]) -> list[EngineOutput]:
+        out = backend(images)
         t0 = time.perf_counter()
-        box = letterbox_geometry(image.shape[0], image.shape[1], self.imgsz, self.model.stride).letterbox
-        dets = select_candidates(out.candidates, self.conf, self.iou, self.max_det, self.model.end2end)
-        dets = to_frame_pixels(dets, box).numpy()
-        post_ms = (time.perf_counter() - t0) * 1e3
-        return EngineOutput(
-            self._detections(dets), StageTimes(out.transfer_ms, out.device_ms, post_ms), backend.label
-        )
+        height, width = images[0].shape[:2]
+        box = letterbox_geometry(height, width, self.imgsz, self.model.stride).letterbox
+        found = [
+            to_frame_pixels(select_candidates(c, self.conf, self.iou, self.max_det, self.model.end2end), box)
+            for c in out.candidates
+        ]
+        times = StageTimes(out.transfer_ms, out.device_ms, (time.perf_counter() - t0) * 1e3)
+        return [EngineOutput(self._detections(dets.numpy()), times, backend.label) for dets in found]
 
     def _detections(self, dets: np.ndarray) -> tuple[Detection, ...]:
         names = self.model.names

@@ -54,10 +54,11 @@ ProgressCallback = Callable[[CompileProgress], None]
 
 
 class FramePipeline:
-    """Compiled (and on CUDA graph-captured) letterbox + network + ``top_candidates`` for one frame size.
+    """Compiled (and on CUDA graph-captured) letterbox + network + ``top_candidates`` for one frame size
+    and batch.
 
-    Call it with the frame already in ``self.frame`` (a static device buffer); it returns a static
-    (k, 6) device tensor that the next call overwrites.
+    Call it with the frames already in ``self.frame`` (a static (N, H, W, 3) device buffer); it
+    returns a static (N, k, 6) device tensor that the next call overwrites.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class FramePipeline:
         imgsz: int,
         mode: str,
         frame: torch.Tensor | None = None,
+        batch: int = 1,
     ) -> None:
         if mode not in PIPELINE_MODES:
             raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
@@ -76,8 +78,8 @@ class FramePipeline:
         self.geometry = letterbox_geometry(*frame_shape, imgsz, model.stride)
         self.device = model.device
         if frame is None or frame.device != self.device:
-            frame = torch.zeros((*frame_shape, 3), dtype=torch.uint8, device=self.device)
-        self.frame = frame  # the static input: a device buffer, or on the CPU the shared frame itself
+            frame = torch.zeros((batch, *frame_shape, 3), dtype=torch.uint8, device=self.device)
+        self.frame = frame  # the static input: a device buffer, or on the CPU the shared frames themselves
         self._predictions = Predictions(model.network)
         self.cache_hit = False
         self._run: Callable[[], torch.Tensor] | None = None

@@ -39,19 +39,20 @@ def select_boxes(
 
 
 def top_candidates(raw: torch.Tensor, k: int, end2end: bool) -> torch.Tensor:
-    """The ``k`` best-scoring boxes of one image as (k, 6) ``x1 y1 x2 y2 score class`` float32.
+    """Each image's ``k`` best-scoring boxes as (N, k, 6) ``x1 y1 x2 y2 score class`` float32.
 
     Fixed-shape (no thresholds, no NMS), so it compiles into the same graph as the network and
-    only ``k`` rows cross to the host; ``select_candidates`` finishes the job there.
+    only ``k`` rows per image cross to the host; ``select_candidates`` finishes the job there.
     """
     if end2end:
-        return raw[0].float()
-    pred = raw[0].transpose(0, 1)  # (anchors, 4 + nc)
-    scores, classes = pred[:, 4:].max(dim=1)
-    top, index = scores.topk(min(k, scores.numel()))
-    cx, cy, w, h = pred[index, :4].float().unbind(1)
-    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=1)
-    return torch.cat([xyxy, top.float()[:, None], classes[index].float()[:, None]], dim=1)
+        return raw.float()
+    pred = raw.transpose(1, 2)  # (N, anchors, 4 + nc)
+    scores, classes = pred[..., 4:].max(dim=2)
+    top, index = scores.topk(min(k, scores.shape[1]), dim=1)
+    boxes = pred[..., :4].gather(1, index[..., None].expand(-1, -1, 4)).float()
+    cx, cy, w, h = boxes.unbind(2)
+    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=2)
+    return torch.cat([xyxy, top.float()[..., None], classes.gather(1, index).float()[..., None]], dim=2)
 
 
 def select_candidates(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,36 +67,46 @@ class Preprocessor:
         self._pinned: torch.Tensor | None = None
 
     def __call__(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}")
-        geo = letterbox_geometry(image.shape[0], image.shape[1], self.imgsz, self.stride)
-        x = letterbox_tensor(self._to_device(image), geo, self.dtype, self.device.type == "cpu")
+        return self.batch([image])
+
+    def batch(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, Letterbox]:
+        """Frames of one size → one (N, 3, h, w) input, uploaded in one copy; one letterbox fits all."""
+        first = images[0]
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}")
+            if image.shape != first.shape:
+                raise ValueError(f"a batch needs frames of one size, got {first.shape} and {image.shape}")
+        geo = letterbox_geometry(first.shape[0], first.shape[1], self.imgsz, self.stride)
+        x = letterbox_tensor(self._to_device(images), geo, self.dtype, self.device.type == "cpu")
         return x, geo.letterbox
 
-    def _to_device(self, image: np.ndarray) -> torch.Tensor:
+    def _to_device(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         with warnings.catch_warnings():
             # frames are frozen on purpose; the tensor made from one is only ever read
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            host = torch.from_numpy(np.ascontiguousarray(image))
-        if self.device.type == "cuda":
-            if self._pinned is None or self._pinned.shape != host.shape:
-                self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)
-            self._pinned.copy_(host)
-            host = self._pinned.to(self.device, non_blocking=True)
-        return host
+            hosts = [torch.from_numpy(np.ascontiguousarray(image)) for image in images]
+        if self.device.type != "cuda":
+            return hosts[0][None] if len(hosts) == 1 else torch.stack(hosts)
+        shape = (len(hosts), *hosts[0].shape)
+        if self._pinned is None or self._pinned.shape != shape:
+            self._pinned = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+        for slot, host in zip(self._pinned, hosts, strict=True):
+            slot.copy_(host)
+        return self._pinned.to(self.device, non_blocking=True)
 
 
 def letterbox_tensor(
     frame: torch.Tensor, geo: Geometry, dtype: torch.dtype, resize_uint8: bool
 ) -> torch.Tensor:
-    """An (H, W, 3) uint8 BGR frame → the (1, 3, h, w) RGB model input in ``dtype``, scaled to 0..1.
+    """(N, H, W, 3) uint8 BGR frames → the (N, 3, h, w) RGB model input in ``dtype``, scaled to 0..1.
 
     ``resize_uint8`` resizes before the cast (cheaper for eager CPU code); otherwise after it, which
     a compiler fuses into one kernel that reads only the source pixels it needs.
     """
     (new_h, new_w), (in_h, in_w), box = geo.resized, geo.input, geo.letterbox
-    x = frame.permute(2, 0, 1).unsqueeze(0).flip(1)  # (1, 3, H, W) RGB, channels-last view
-    resize = (new_h, new_w) != tuple(frame.shape[:2])
+    x = frame.permute(0, 3, 1, 2).flip(1)  # (N, 3, H, W) RGB, channels-last view
+    resize = (new_h, new_w) != tuple(frame.shape[1:3])
     if resize and resize_uint8:
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
     x = x.to(dtype)

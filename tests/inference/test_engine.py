@@ -58,3 +58,18 @@ def test_stage_times_are_reported(engine):
     out = engine.detect(SyntheticConveyor(fps=0).render(3).image)
     assert out.backend == "eager"
     assert out.times.pre_ms > 0 and out.times.infer_ms > 0 and out.times.post_ms > 0
+
+
+def test_a_batch_finds_what_each_frame_finds_alone(engine):
+    line = SyntheticConveyor(seed=99, fps=0)
+    images = [line.render(i).image for i in (0, 90, 180)]
+    batch = engine.detect_batch(images)
+    assert len(batch) == 3
+    for image, out in zip(images, batch, strict=True):
+        alone = engine.detect(image).detections
+        assert [d.class_name for d in out.detections] == [d.class_name for d in alone]
+        for ours, ref in zip(out.detections, alone, strict=True):
+            assert np.allclose(ours.box, ref.box, atol=0.5) and abs(ours.confidence - ref.confidence) < 1e-3
+    assert sum(len(out.detections) for out in batch) > 0
+    with pytest.raises(ValueError, match="one size"):
+        engine.detect_batch([images[0], images[0][:360]])

@@ -1,6 +1,6 @@
 import torch
 
-from inspector.inference.postprocess import select_boxes, to_frame_pixels
+from inspector.inference.postprocess import select_boxes, select_candidates, to_frame_pixels, top_candidates
 from inspector.inference.preprocess import Letterbox
 
 
@@ -39,3 +39,16 @@ def test_boxes_map_back_to_frame_pixels_and_clip():
     out = to_frame_pixels(dets, box)
     assert out[0, :4].tolist() == [20.0, 20.0, 100.0, 80.0]
     assert out[1, :4].tolist() == [180.0, 0.0, 200.0, 100.0]
+
+
+def test_top_candidates_then_select_give_what_select_boxes_gives_per_image():
+    torch.manual_seed(0)
+    xy = torch.rand(2, 2, 500) * 600
+    wh = torch.rand(2, 2, 500) * 60 + 5
+    raw = torch.cat([xy, wh, torch.rand(2, 3, 500) ** 4], dim=1)  # (N, 4 + nc, anchors)
+    cand = top_candidates(raw, 300, end2end=False)
+    assert cand.shape == (2, 300, 6)
+    for image in range(2):
+        want = select_boxes(raw[image], 0.3, 0.6, 300, end2end=False)
+        got = select_candidates(cand[image], 0.3, 0.6, 300, end2end=False)
+        assert len(want) > 5 and torch.allclose(got, want)
