@@ -513,11 +513,12 @@ class MainWindow(QMainWindow):
     def _cancel_compile(self) -> None:
         if self.compile_thread is not None:
             self.compile_thread.cancel()
-            self._finish_compile()
+            ahead = self._finish_compile()  # ended with its line: nobody cancelled it
             if self.compiled_radio.isChecked():
                 self.eager_radio.setChecked(True)
             self.compile_bar.setValue(0)
-            self.compile_bar.setFormat("cancelled")
+            self.compile_bar.setFormat("idle" if ahead else "cancelled")
+            self.compile_stage.setText("")
 
     def _finish_compile(self) -> bool:
         """Ends the bookkeeping of the current compile; whether it was one started ahead.

@@ -94,6 +94,14 @@ def test_a_compile_the_cache_holds_is_done_ahead_and_the_switch_is_instant(qtbot
     assert window.compile_bar.format() == "ready %p%"
     qtbot.waitUntil(lambda: window.active_backend.text() == "compiled (default)", timeout=5_000)
     _frames_painted(qtbot, window, 3)
+    # a line stopped while its compile runs ahead: the compile ends with it, and nobody cancelled it
+    window.stop_line()
+    window.start_line()
+    qtbot.waitUntil(lambda: window.compile_bar.format().startswith("ahead: "), timeout=60_000)
+    thread = window.compile_thread
+    window.stop_line()
+    assert window.compile_bar.format() == "idle" and window.compile_stage.text() == ""
+    assert thread.wait(10_000), "the compile thread ends with its worker"
 
 
 @pytest.mark.slow
