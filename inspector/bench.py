@@ -2,11 +2,13 @@
 
 Every contender gets the same 1080p BGR frames in host memory and is timed until its detections
 are in host memory, one batch of frames at a time, with CUDA synchronised by the contender itself (a
-detection on the host implies it). Ratios measured in one run are what to compare.
+detection on the host implies it). The contenders are timed in turns, a slice of each at a time,
+so the host's noise weighs on all of them alike; ratios measured in one run are what to compare.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -33,6 +35,8 @@ Say = Callable[[str], None]
 Boxes = list[tuple[str, tuple[float, float, float, float], float]]  # class, box, confidence
 Batch = list[np.ndarray]
 Contender = Callable[[Batch], list[Boxes]]  # a batch of frames → each frame's boxes
+ROUNDS = 10  # turns each contender takes at being timed
+FLOOR = "forward only (floor)"
 
 
 @dataclass(frozen=True)
@@ -78,16 +82,27 @@ def latency_stats(ms: Sequence[float], frames_per_call: int = 1) -> dict[str, fl
     }
 
 
-def _time_calls(call: Contender, batches: list[Batch], iters: int, warmup: int):
-    for i in range(warmup):
-        call(batches[i % len(batches)])
-    ms = []
-    for i in range(iters):
-        batch = batches[i % len(batches)]
-        start = time.perf_counter()
-        call(batch)
-        ms.append((time.perf_counter() - start) * 1e3)
-    return latency_stats(ms, len(batches[0])), [boxes for b in batches for boxes in call(b)]
+def time_interleaved(
+    contenders: dict[str, Contender], batches: list[Batch], iters: int, warmup: int, rounds: int = ROUNDS
+) -> tuple[dict[str, dict[str, float]], dict[str, list[Boxes]]]:
+    """Each contender's latency stats and its boxes for every frame of ``batches``.
+
+    The contenders take turns, ``iters / rounds`` calls each per round, so a host that gets busier
+    or quieter during the run weighs on all of them alike."""
+    for call in contenders.values():
+        for i in range(warmup):
+            call(batches[i % len(batches)])
+    ms: dict[str, list[float]] = {name: [] for name in contenders}
+    for r in range(rounds):
+        for name, call in contenders.items():
+            for i in range(r * iters // rounds, (r + 1) * iters // rounds):
+                batch = batches[i % len(batches)]
+                start = time.perf_counter()
+                call(batch)
+                ms[name].append((time.perf_counter() - start) * 1e3)
+    stats = {name: latency_stats(v, len(batches[0])) for name, v in ms.items()}
+    boxes = {name: [b for batch in batches for b in call(batch)] for name, call in contenders.items()}
+    return stats, boxes
 
 
 def _engine_call(engine: Engine, stages: list[StageTimes]) -> Contender:
@@ -161,11 +176,9 @@ def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Contender
     return call
 
 
-def forward_floor(
-    model: DetectorModel, input_hw: tuple[int, int], iters: int, batch: int = 1
-) -> dict[str, float]:
+def forward_floor(model: DetectorModel, input_hw: tuple[int, int], batch: int = 1) -> Contender:
     """The network alone, input already on the device, Inductor-compiled and on CUDA one graph:
-    what no whole-frame path can beat."""
+    what no whole-frame path can beat. It ignores the frames it is given and finds nothing."""
     x = torch.rand((batch, 3, *input_hw), device=model.device).to(model.dtype)
     with torch.inference_mode():
         model.network(x)  # anchors are built on the first eager call
@@ -173,17 +186,15 @@ def forward_floor(
         fn(x)
         shutdown_compile_workers()
         run = capture_graph(fn, x) if model.device.type == "cuda" else (lambda: fn(x))
-        sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
-        for _ in range(10):
-            run()
-        sync()
-        ms = []
-        for _ in range(iters):
-            start = time.perf_counter()
+    sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+
+    def call(frames: Batch) -> list[Boxes]:
+        with torch.inference_mode():
             run()
             sync()
-            ms.append((time.perf_counter() - start) * 1e3)
-    return latency_stats(ms, batch)
+        return [[] for _ in frames]
+
+    return call
 
 
 def _prepare_timed(
@@ -302,46 +313,44 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
         "agreement": {},
     }
     latency, compile_s, agree = report["latency_ms"], report["compile"], report["agreement"]
+    contenders: dict[str, Contender] = {}
+    stages: dict[str, list[StageTimes]] = {}
 
-    def timed(name: str, call: Contender) -> list[Boxes]:
-        say(f"timing {name} ({opts.iters} calls of {opts.batch} frames)")
-        latency[name], boxes = _time_calls(call, batches, opts.iters, opts.warmup)
-        return boxes
+    def add_engine(name: str, engine: Engine) -> None:
+        stages[name] = []
+        contenders[name] = _engine_call(engine, stages[name])
 
-    stage_p50 = report.setdefault("stage_p50_ms", {})
-    eager = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
-    stages: list[StageTimes] = []
-    eager_boxes = timed("inspector eager", _engine_call(eager, stages))
-    stage_p50["inspector eager"] = _stage_p50(stages)
-    in_process_cache = tempfile.TemporaryDirectory(prefix="inspector-bench-")
-    # in-process compiles (ultralytics', the floor's) start from a cold cache too
-    with in_process_cache, patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": in_process_cache.name}):
-        if opts.ultralytics:
-            import ultralytics
+    add_engine("inspector eager", Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou))
+    with contextlib.ExitStack() as held:  # compile caches and workers, until every contender is timed
+        # in-process compiles (ultralytics', the floor's) start from a cold cache too
+        in_process_cache = held.enter_context(tempfile.TemporaryDirectory(prefix="inspector-bench-"))
+        with patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": in_process_cache}):
+            if opts.ultralytics:
+                import ultralytics
 
-            report["ultralytics"] = ultralytics.__version__
-            theirs = timed("ultralytics predict", _ultralytics_call(opts, None))
-            agree["ultralytics predict vs inspector eager"] = agreement(theirs, eager_boxes)
-            theirs_compiled = _ultralytics_call(opts, "reduce-overhead")
-            say("compiling ultralytics predict(compile='reduce-overhead')")
-            start = time.perf_counter()
-            theirs_compiled(batches[0])
-            shutdown_compile_workers()  # an idle pool slows the process it lives in (see compiled_worker)
-            compile_s["ultralytics predict reduce-overhead"] = {
-                "first_call_s": round(time.perf_counter() - start, 2)
-            }
-            timed("ultralytics predict reduce-overhead", theirs_compiled)
-        say("timing the network's forward alone (the floor)")
-        latency["forward only (floor)"] = forward_floor(model, input_hw, opts.iters, opts.batch)
-    for mode in opts.modes:
-        name = f"inspector compiled ({mode})"
-        say(f"{name}: cold compile, then a new worker from the warm cache")
-        with tempfile.TemporaryDirectory(prefix="inspector-bench-") as cache:
+                report["ultralytics"] = ultralytics.__version__
+                contenders["ultralytics predict"] = _ultralytics_call(opts, None)
+                theirs_compiled = _ultralytics_call(opts, "reduce-overhead")
+                say("compiling ultralytics predict(compile='reduce-overhead')")
+                start = time.perf_counter()
+                theirs_compiled(batches[0])
+                shutdown_compile_workers()  # an idle pool slows the process it lives in (see compiled_worker)
+                compile_s["ultralytics predict reduce-overhead"] = {
+                    "first_call_s": round(time.perf_counter() - start, 2)
+                }
+                contenders["ultralytics predict reduce-overhead"] = theirs_compiled
+            say("compiling the network's forward alone (the floor)")
+            contenders[FLOOR] = forward_floor(model, input_hw, opts.batch)
+        for mode in opts.modes:
+            name = f"inspector compiled ({mode})"
+            say(f"{name}: cold compile, then a new worker from the warm cache")
+            cache = held.enter_context(tempfile.TemporaryDirectory(prefix="inspector-bench-"))
             try:
                 cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
                 compile_s[name] = {"cold": _prepare_timed(cold, frames[0].shape[:2], say, opts.batch)}
                 cold.close()
                 warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+                held.callback(warm.close)
                 compile_s[name]["warm"] = _prepare_timed(warm, frames[0].shape[:2], say, opts.batch)
             except CompileError as exc:
                 compile_s[name] = {"error": str(exc)}
@@ -349,12 +358,17 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
                 continue
             engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
             engine.use(warm)
-            stages = []
-            agree[f"{name} vs inspector eager"] = agreement(
-                eager_boxes, timed(name, _engine_call(engine, stages))
-            )
-            stage_p50[name] = _stage_p50(stages)
-            warm.close()
+            add_engine(name, engine)
+        say(f"timing {len(contenders)} contenders in turn, {opts.iters} calls of {opts.batch} frames each")
+        timings, boxes = time_interleaved(contenders, batches, opts.iters, opts.warmup)
+    latency.update(timings)
+    eager_boxes = boxes["inspector eager"]
+    for name in contenders:
+        if name.startswith("ultralytics"):
+            agree[f"{name} vs inspector eager"] = agreement(boxes[name], eager_boxes)
+        elif name.startswith("inspector compiled"):
+            agree[f"{name} vs inspector eager"] = agreement(eager_boxes, boxes[name])
+    report["stage_p50_ms"] = {name: _stage_p50(times) for name, times in stages.items()}
     report["speedup_p50"] = _speedups(latency)
     if opts.switch_s > 0 and opts.modes:
         say(f"switch: eager stream during a cold {opts.modes[0]} compile")
@@ -368,13 +382,9 @@ def _speedups(latency: dict[str, dict[str, float]]) -> dict[str, dict[str, float
     out = {}
     for name, stats in latency.items():
         if name.startswith("inspector"):
-            out[name] = {
-                f"vs {o}": round(latency[o]["p50"] / stats["p50"], 2)
-                for o in others
-                if o != "forward only (floor)"
-            }
-            if "forward only (floor)" in latency:
-                out[name]["x floor"] = round(stats["p50"] / latency["forward only (floor)"]["p50"], 2)
+            out[name] = {f"vs {o}": round(latency[o]["p50"] / stats["p50"], 2) for o in others if o != FLOOR}
+            if FLOOR in latency:
+                out[name]["x floor"] = round(stats["p50"] / latency[FLOOR]["p50"], 2)
     return out
 
 

@@ -3,10 +3,11 @@ docs quote from it, and agreement is judged on the boxes, not assumed."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
-from inspector.bench import BenchOptions, agreement, format_bench, run_bench
+from inspector.bench import BenchOptions, agreement, bench_batches, format_bench, run_bench, time_interleaved
 from inspector.paths import demo_model_path
 
 BOX = (10.0, 10.0, 50.0, 50.0)
@@ -21,6 +22,27 @@ def test_agreement_counts_matches_misses_and_confidence():
     assert not other_class["agree"] and other_class["matched"] == 0
     unsure = agreement([[("dent", BOX, 0.9)]], [[("dent", BOX, 0.8)]])
     assert unsure["matched"] == 1 and not unsure["agree"], "confidence off by 0.1 is a disagreement"
+
+
+def test_contenders_are_timed_in_turns_on_the_same_batches():
+    frames = [np.full((4, 4, 3), i, dtype=np.uint8) for i in range(3)]
+    batches = bench_batches(frames, 2)
+    assert [[int(f[0, 0, 0]) for f in b] for b in batches] == [[0, 1], [2, 0], [1, 2]]
+    calls = []
+
+    def contender(name):
+        def call(batch):
+            calls.append(name)
+            return [[(name, BOX, float(f[0, 0, 0]))] for f in batch]
+
+        return call
+
+    contenders = {"a": contender("a"), "b": contender("b")}
+    stats, boxes = time_interleaved(contenders, batches, iters=4, warmup=1, rounds=2)
+    timed = calls[2 : 2 + 8]  # after one warm-up call each
+    assert timed == ["a", "a", "b", "b", "a", "a", "b", "b"]
+    assert stats["a"]["fps"] > 0 and set(stats) == {"a", "b"}
+    assert [s for ((_, _, s),) in boxes["a"]] == [0.0, 1.0, 2.0, 0.0, 1.0, 2.0]  # every frame of every batch
 
 
 @pytest.mark.slow
