@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,10 @@ def load_detector(
     dtype = torch.float16 if use_half else torch.float32
     network = network.fuse(verbose=False) if hasattr(network, "fuse") else network
     network = network.to(device=device, dtype=dtype).eval()
+    if uses_onednn(device):
+        # oneDNN's convolutions run faster on channels-last tensors, as ultralytics' own predict knows
+        # (the demo model at 160x96 on 2 cores: 12.7 ms per forward, 9.5 ms channels-last)
+        network = network.to(memory_format=torch.channels_last)
     for p in network.parameters():
         p.requires_grad_(False)
     names = {int(k): str(v) for k, v in dict(network.names).items()}
@@ -126,6 +131,12 @@ def load_detector(
         device=device,
         dtype=dtype,
     )
+
+
+def uses_onednn(device: torch.device) -> bool:
+    """Whether torch runs this device's convolutions through oneDNN (x86 CPUs)."""
+    x86 = platform.machine() in {"x86_64", "AMD64"}
+    return device.type == "cpu" and x86 and torch.backends.mkldnn.is_available()
 
 
 def model_input_size(network: Any, requested: int | None) -> int:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inspector.inference.devices import DeviceError, resolve_device
-from inspector.inference.model import ModelLoadError, load_detector
+from inspector.inference.model import ModelLoadError, load_detector, uses_onednn
 from inspector.paths import demo_model_path
 
 CPU = torch.device("cpu")
@@ -62,3 +62,10 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             resolve_device("cuda:0")
+
+
+def test_on_an_x86_cpu_the_network_is_channels_last_as_ultralytics_runs_it(demo_model):
+    if not uses_onednn(demo_model.device):
+        pytest.skip("channels-last pays off only with oneDNN on x86")
+    convs = [m for m in demo_model.network.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
