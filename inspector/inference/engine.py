@@ -96,7 +96,7 @@ class Engine:
         sync = _synchronizer(self.model.device)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            x, box = self.preprocess.batch(images)
+            x, box = self.preprocess(images)
             sync()
             t1 = time.perf_counter()
             raw = backend(x)

@@ -51,7 +51,7 @@ def letterbox_geometry(frame_height: int, frame_width: int, imgsz: int, stride: 
 
 
 class Preprocessor:
-    """BGR uint8 HxWx3 → RGB (1, 3, H, W) in the model's dtype on its device.
+    """BGR uint8 HxWx3 frames of one size → RGB (N, 3, H, W) in the model's dtype on its device.
 
     On CUDA the frame goes through a pinned staging buffer and is resized on the GPU; on the CPU
     it is resized while still uint8, which is several times cheaper than resizing floats.
@@ -66,10 +66,7 @@ class Preprocessor:
         self.dtype = dtype
         self._pinned: torch.Tensor | None = None
 
-    def __call__(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
-        return self.batch([image])
-
-    def batch(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, Letterbox]:
+    def __call__(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, Letterbox]:
         """Frames of one size → one (N, 3, h, w) input, uploaded in one copy; one letterbox fits all."""
         first = images[0]
         for image in images:

@@ -24,7 +24,7 @@ def test_geometry_matches_ultralytics_letterbox(h, w, imgsz):
 def test_preprocessed_tensor_matches_ultralytics_pixels():
     rng = np.random.default_rng(1)
     image = np.kron(rng.integers(0, 255, (72, 128, 3), dtype=np.uint8), np.ones((10, 10, 1), np.uint8))
-    ours, box = Preprocessor(416, 32, torch.device("cpu"), torch.float32)(image)
+    ours, box = Preprocessor(416, 32, torch.device("cpu"), torch.float32)([image])
     theirs = LetterBox((416, 416), auto=True, stride=32)(image=image)
     theirs = torch.from_numpy(theirs[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
     assert ours.shape == theirs.shape == (1, 3, 256, 416)
