@@ -347,6 +347,7 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
             cache = held.enter_context(tempfile.TemporaryDirectory(prefix="inspector-bench-"))
             try:
                 cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+                held.callback(cold.close)  # also when its compile fails; closing twice is harmless
                 compile_s[name] = {"cold": _prepare_timed(cold, frames[0].shape[:2], say, opts.batch)}
                 cold.close()
                 warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
