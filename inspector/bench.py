@@ -2,8 +2,11 @@
 
 Every contender gets the same 1080p BGR frames in host memory and is timed until its detections
 are in host memory, one batch of frames at a time, with CUDA synchronised by the contender itself (a
-detection on the host implies it). The contenders are timed in turns, a slice of each at a time,
-so the host's noise weighs on all of them alike; ratios measured in one run are what to compare.
+detection on the host implies it). Inspector's compiled backend gets the frames where the station's
+line puts them for it, rendered into its worker's shared frame pool; ``, frame copied`` is the same
+backend given frames from elsewhere, which it first copies into shared memory. The contenders are
+timed in turns, a slice of each at a time, so the host's noise weighs on all of them alike; ratios
+measured in one run are what to compare.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import numpy as np
 import torch
 from torch._inductor.async_compile import shutdown_compile_workers
 
+from inspector.capture.base import capture_into
+from inspector.capture.frame_pool import FramePool
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import iou, match
 from inspector.inference.backends import CompiledBackend, CompileError
@@ -56,9 +61,12 @@ class BenchOptions:
     batch: int = 1  # frames per call
 
 
-def bench_frames(width: int, height: int, count: int = 8) -> list[np.ndarray]:
-    """Frames of the synthetic line with parts on the belt, so a trained model finds defects."""
+def bench_frames(width: int, height: int, count: int = 8, pool: FramePool | None = None) -> list[np.ndarray]:
+    """Frames of the synthetic line with parts on the belt, so a trained model finds defects; with
+    ``pool``, rendered into its slots as the station's line does for a compiled backend."""
     line = SyntheticConveyor(seed=2024, width=width, height=height, fps=0)
+    if pool is not None:
+        capture_into(line, pool)
     return [line.render(i * 7).image for i in range(count)]
 
 
@@ -105,10 +113,15 @@ def time_interleaved(
     return stats, boxes
 
 
-def _engine_call(engine: Engine, stages: list[StageTimes]) -> Contender:
-    """``engine.detect_batch`` returning boxes; each call's stage times are appended to ``stages``."""
+def _engine_call(
+    engine: Engine, stages: list[StageTimes], captured: dict[int, np.ndarray] | None = None
+) -> Contender:
+    """``engine.detect_batch`` returning boxes; each call's stage times are appended to ``stages``.
+    With ``captured`` each frame is swapped for its copy there (by ``id``) before the call."""
 
     def call(batch: Batch) -> list[Boxes]:
+        if captured is not None:
+            batch = [captured[id(frame)] for frame in batch]
         outs = engine.detect_batch(batch)
         stages.append(outs[0].times)
         return [_boxes(out.detections) for out in outs]
@@ -316,9 +329,9 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
     contenders: dict[str, Contender] = {}
     stages: dict[str, list[StageTimes]] = {}
 
-    def add_engine(name: str, engine: Engine) -> None:
+    def add_engine(name: str, engine: Engine, captured: dict[int, np.ndarray] | None = None) -> None:
         stages[name] = []
-        contenders[name] = _engine_call(engine, stages[name])
+        contenders[name] = _engine_call(engine, stages[name], captured)
 
     add_engine("inspector eager", Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou))
     with contextlib.ExitStack() as held:  # compile caches and workers, until every contender is timed
@@ -350,7 +363,7 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
                 held.callback(cold.close)  # also when its compile fails; closing twice is harmless
                 compile_s[name] = {"cold": _prepare_timed(cold, frames[0].shape[:2], say, opts.batch)}
                 cold.close()
-                warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
+                warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache, pool_slots=len(frames))
                 held.callback(warm.close)
                 compile_s[name]["warm"] = _prepare_timed(warm, frames[0].shape[:2], say, opts.batch)
             except CompileError as exc:
@@ -359,7 +372,10 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
                 continue
             engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
             engine.use(warm)
-            add_engine(name, engine)
+            # the same pixels, rendered into the worker's shared pool as the station's line renders them
+            pooled = bench_frames(opts.frame_width, opts.frame_height, len(frames), warm.frame_pool)
+            add_engine(name, engine, {id(f): p for f, p in zip(frames, pooled, strict=True)})
+            add_engine(f"{name}, frame copied", engine)
         say(f"timing {len(contenders)} contenders in turn, {opts.iters} calls of {opts.batch} frames each")
         timings, boxes = time_interleaved(contenders, batches, opts.iters, opts.warmup)
     latency.update(timings)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from inspector.capture.base import capture_into
 from inspector.capture.spec import open_source
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device, resolve_device
@@ -90,6 +91,7 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
     )
     compiled = CompiledBackend(model, imgsz, opts.mode) if opts.backend == "compiled" else None
     if compiled is not None:
+        capture_into(source, compiled.frame_pool)
         compiled.start()  # the worker imports torch and loads the model while the source opens
     started = time.perf_counter()
     compile_s = 0.0

@@ -64,13 +64,20 @@ def test_bench_runs_every_inspector_contender_in_batches_and_the_switch_on_cpu()
     report = run_bench(opts, said.append)
     json.dumps(report)  # the --json output is one plain object
     latency = report["latency_ms"]
-    assert set(latency) == {"inspector eager", "forward only (floor)", "inspector compiled (default)"}
+    compiled_name = "inspector compiled (default)"
+    assert set(latency) == {
+        "inspector eager",
+        "forward only (floor)",
+        compiled_name,
+        f"{compiled_name}, frame copied",
+    }
     assert all(0 < s["p50"] <= s["p99"] <= s["max"] for s in latency.values())
     assert report["batch"] == 2 and all(s["fps"] > 1000 / s["mean"] for s in latency.values())
     compiled = report["compile"]["inspector compiled (default)"]
     assert not compiled["cold"]["cache_hit"] and compiled["warm"]["cache_hit"]
-    agreed = report["agreement"]["inspector compiled (default) vs inspector eager"]
-    assert agreed["agree"] and agreed["matched"] > 0, "the demo model finds defects in these frames"
+    for name in (compiled_name, f"{compiled_name}, frame copied"):  # frames from the pool, and copied
+        agreed = report["agreement"][f"{name} vs inspector eager"]
+        assert agreed["agree"] and agreed["matched"] > 0, "the demo model finds defects in these frames"
     switch = report["switch"]
     assert switch["error"] is None and switch["warm"]["cache_hit"]
     for stream in ("eager_before", "eager_during_cold_compile", "eager_during_warm_compile"):

@@ -9,6 +9,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from inspector.capture.frame_pool import FramePool
+
 
 class SourceError(RuntimeError):
     """A source could not be opened or read; the message is meant for the operator."""
@@ -93,3 +95,17 @@ class FrameSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PooledSource(Protocol):
+    """A source that writes each frame straight into a ``frame_pool`` slot when one is free, so the
+    compiled backend's worker reads it without a copy."""
+
+    frame_pool: FramePool | None
+
+
+def capture_into(source: FrameSource, pool: FramePool) -> None:
+    """Have ``source`` capture into ``pool`` where it can; frames of other sources are copied there."""
+    if isinstance(source, PooledSource):
+        source.frame_pool = pool

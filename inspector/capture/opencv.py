@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from inspector.capture.base import Frame, SourceError, StatusCallback, make_frame
+from inspector.capture.frame_pool import FramePool
 
 
 class _VideoCaptureSource:
@@ -20,6 +21,8 @@ class _VideoCaptureSource:
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
         self._cancelled = threading.Event()
+        self.frame_pool: FramePool | None = None
+        self._shape: tuple[int, ...] | None = None  # the last frame's, to find a pool slot for the next
 
     def _open_capture(self) -> cv2.VideoCapture | None:
         cap = cv2.VideoCapture(self._target)
@@ -46,9 +49,11 @@ class _VideoCaptureSource:
 
     def _grab(self) -> Frame | None:
         assert self._cap is not None, "read() before open()"
-        ok, image = self._cap.read()
+        slot = self.frame_pool.acquire(self._shape) if self.frame_pool and self._shape else None
+        ok, image = self._cap.read() if slot is None else self._cap.read(slot)  # decoded into the slot
         if not ok or image is None:
             return None
+        self._shape = image.shape
         frame = make_frame(image, self._index)
         self._index += 1
         return frame

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from inspector.capture.base import Frame, PartTruth, TruthBox, make_frame
+from inspector.capture.frame_pool import FramePool
 
 DEFECT_CLASSES: tuple[str, ...] = ("scratch", "dent", "stain", "missing_hole")
 """The classes the line produces, in the order the demo model's class ids follow."""
@@ -80,6 +81,7 @@ class SyntheticConveyor:
         self.frames = frames
         self.live = fps > 0
         self.name = f"synthetic:seed={seed}"
+        self.frame_pool: FramePool | None = None
         self._scale = height / 720.0
         self._plans: list[_PartPlan] = []
         self._starts_neg: list[int] = []  # -start, increasing, for bisect
@@ -163,7 +165,8 @@ class SyntheticConveyor:
         oy, ox = rng.integers(0, 64, size=2)
         sl = (slice(oy, oy + self.height), slice(ox, ox + self.width))
         image = cv2.add(image, self._noise_pos[sl])
-        return cv2.subtract(image, self._noise_neg[sl])
+        out = self.frame_pool.acquire(image.shape) if self.frame_pool is not None else None
+        return cv2.subtract(image, self._noise_neg[sl], dst=out)
 
     def _make_belt(self) -> np.ndarray:
         h, w = self.height, self.width

@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
+from inspector.capture.frame_pool import FramePool
 from inspector.inference.compiled_worker import compiled_marker, serve, wait_readable
 from inspector.inference.frame_pipeline import (
     MAX_CANDIDATES,
@@ -56,7 +57,7 @@ class CompiledResult:
     """What the worker found in a batch of frames: ``top_candidates`` rows, and where the time went."""
 
     candidates: torch.Tensor  # (N, k, 6) float32 on the host, in model-input pixels
-    transfer_ms: float  # copy into shared memory and the two pipe messages
+    transfer_ms: float  # the two pipe messages, and a copy into shared memory for a frame not in the pool
     device_ms: float  # the worker's side: host→device copy, letterbox, network, copy back
 
 
@@ -66,6 +67,7 @@ class CompiledBackend:
     ``start`` spawns the worker (imports and model load happen there, in the background);
     ``prepare`` compiles for a frame size, reporting each stage; calling it runs one frame.
     ``cancel`` ends the worker at once, which is the only way to stop a compile midway.
+    A frame captured into ``frame_pool`` is read by the worker where it lies; any other is copied.
     """
 
     name = "compiled"
@@ -76,6 +78,7 @@ class CompiledBackend:
         imgsz: int,
         mode: str = "reduce-overhead",
         cache_dir: str | Path | None = None,
+        pool_slots: int = 6,
     ) -> None:
         self.model = model
         self.imgsz = imgsz
@@ -88,7 +91,7 @@ class CompiledBackend:
         self._process = None
         self._loaded = False
         self._lock = threading.Lock()  # one conversation with the worker at a time
-        self._frame_buf: torch.Tensor | None = None
+        self.frame_pool = FramePool(pool_slots)  # filled for the frame size of each prepare
         self._out_buf: torch.Tensor | None = None
         self._cancelled = False
 
@@ -146,14 +149,15 @@ class CompiledBackend:
         self._cancelled = False
         with self._lock:
             self.frame_shape = None
+            self.frame_pool.clear()
             try:
                 if not self._loaded and progress is not None:
                     progress(CompileProgress("starting worker", 0.0, 0.0, "loading torch and the model"))
                 self._ensure_loaded()
                 h, w = frame_shape
-                self._frame_buf = torch.empty((batch, h, w, 3), dtype=torch.uint8).share_memory_()
+                frames = self.frame_pool.allocate((h, w), reserved=batch)
                 self._out_buf = torch.empty((batch, MAX_CANDIDATES, 6), dtype=torch.float32).share_memory_()
-                self._send(("prepare", self.mode, self._frame_buf, self._out_buf))
+                self._send(("prepare", self.mode, frames, batch, self._out_buf))
                 while True:
                     msg = self._receive(None)
                     if msg[0] == "progress" and progress is not None:
@@ -165,13 +169,15 @@ class CompiledBackend:
                     elif msg[0] == "failed":
                         raise CompileError(msg[1])
             except CompileError:
+                self.frame_pool.clear()
                 if self._cancelled:
                     raise CompileError("compile cancelled") from None
                 raise
         self.frame_shape, self.batch = (h, w), batch
 
     def __call__(self, images: Sequence[np.ndarray]) -> CompiledResult:
-        if self.frame_shape is None or self._frame_buf is None or self._out_buf is None:
+        shared = self.frame_pool.frames
+        if self.frame_shape is None or shared is None or self._out_buf is None:
             raise RuntimeError("compiled backend used before prepare()")
         if len(images) != self.batch:
             raise ValueError(f"{len(images)} frames where the compiled model takes {self.batch}")
@@ -183,12 +189,16 @@ class CompiledBackend:
                 )
         start = time.perf_counter()
         with self._lock:
-            shared = self._frame_buf.numpy()
-            for slot, image in zip(shared, images, strict=True):
-                # a numpy copy, which reads a frozen frame without a warning; torch's threaded copy
-                # into this shared buffer took 4.3 ms instead of 1.1 on a 16-core H100 host
-                slot[...] = image
-            self._send(("frame",))
+            rows = []
+            for i, image in enumerate(images):
+                row = self.frame_pool.index_of(image)
+                if row is None:
+                    # a numpy copy, which reads a frozen frame without a warning; torch's threaded copy
+                    # into this shared buffer took 4.3 ms instead of 1.1 on a 16-core H100 host
+                    shared[i].numpy()[...] = image
+                    row = i
+                rows.append(row)
+            self._send(("frame", rows))
             msg = self._receive(10.0)
             if msg[0] != "done":
                 raise RuntimeError(f"compiled worker: {msg[1]}")
@@ -219,6 +229,7 @@ class CompiledBackend:
         self._conn.close()
         self._process = self._conn = None
         self.frame_shape = None
+        self.frame_pool.clear()
 
     def _expect(self, kind: str, timeout_s: float) -> None:
         msg = self._receive(timeout_s)

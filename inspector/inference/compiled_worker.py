@@ -2,8 +2,8 @@
 
 A ``torch.compile`` holds the interpreter lock for seconds at a time, which freezes every other
 thread of its process (the live view included). Here it holds only this process's lock. Frames
-arrive in shared memory and a few bytes cross the pipe each way, so a frame costs the parent one
-memory copy and two pipe messages.
+lie in shared memory (captured there, or copied there by the parent) and only their row numbers
+and the count of candidates cross the pipe.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
         _warm_up_compiler(model, imgsz)
     conn.send(("loaded",))
     pipeline: FramePipeline | None = None
-    frame_buf = out_buf = None
+    frames = out_buf = None
+    pinned: list[torch.Tensor] = []  # page-locked for the GPU; unlocked before they are dropped
     while True:
         try:
             wait_readable(conn)  # at a line's rate that is one short spin per frame
@@ -60,12 +61,14 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
         if kind == "close":
             return
         if kind == "prepare":
-            _, mode, frame_buf, out_buf = msg
+            while pinned:
+                _unpin(pinned.pop())
+            _, mode, frames, batch, out_buf = msg
             pipeline = None
-            batch, frame_shape = len(frame_buf), tuple(frame_buf.shape[1:3])
+            frame_shape = tuple(frames.shape[1:3])
             done_before = compiled_marker(Path(inductor_cache_dir()), model, frame_shape, imgsz, mode, batch)
             try:
-                pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frame_buf, batch=batch)
+                pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frames[:batch], batch=batch)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
                     pipeline.prepare(lambda p: conn.send(("progress", p)))
             except Exception as exc:
@@ -80,13 +83,14 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
             done_before.parent.mkdir(parents=True, exist_ok=True)
             done_before.touch()
             if model.device.type == "cuda":
-                _pin(frame_buf)
-                _pin(out_buf)
+                for buf in (frames, out_buf):
+                    _pin(buf)
+                    pinned.append(buf)
             conn.send(("ready", pipeline.cache_hit))
         elif kind == "frame":
             try:
                 start = time.perf_counter()
-                n = _infer(pipeline, frame_buf, out_buf)
+                n = _infer(pipeline, frames, msg[1], out_buf)
                 conn.send(("done", n, (time.perf_counter() - start) * 1e3))
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {first_line(exc)}"))
@@ -122,12 +126,18 @@ def compiled_marker(
     return cache_root / "inspector-compiled" / name
 
 
-def _infer(pipeline: FramePipeline | None, frame_buf: torch.Tensor, out_buf: torch.Tensor) -> int:
+def _infer(
+    pipeline: FramePipeline | None, frames: torch.Tensor, rows: list[int], out_buf: torch.Tensor
+) -> int:
+    """Run the frames in ``rows`` of the shared ``frames``; on the CPU the first rows are the
+    pipeline's own input, so a frame copied there by the parent is not copied again."""
     if pipeline is None:
         raise RuntimeError("no compiled pipeline is ready")
     with torch.inference_mode():
-        if pipeline.frame is not frame_buf:
-            pipeline.frame.copy_(frame_buf, non_blocking=True)
+        for target, row in zip(pipeline.frame, rows, strict=True):
+            source = frames[row]
+            if target.data_ptr() != source.data_ptr():
+                target.copy_(source, non_blocking=True)
         out = pipeline()
         out_buf[:, : out.shape[1]].copy_(out, non_blocking=True)
         if out.is_cuda:
@@ -138,3 +148,8 @@ def _infer(pipeline: FramePipeline | None, frame_buf: torch.Tensor, out_buf: tor
 def _pin(buf: torch.Tensor) -> None:
     """Page-lock the shared buffer so copies to and from the GPU run as DMA, without staging."""
     torch.cuda.cudart().cudaHostRegister(buf.data_ptr(), buf.numel() * buf.element_size(), 0)
+
+
+def _unpin(buf: torch.Tensor) -> None:
+    """Undo ``_pin`` before the buffer is dropped, so its pages can be unmapped."""
+    torch.cuda.cudart().cudaHostUnregister(buf.data_ptr())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from inspector.capture.base import SourceError
+from inspector.capture.base import SourceError, capture_into
 from inspector.capture.spec import open_source
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.devices import DeviceError, describe_device, resolve_device
@@ -75,6 +75,7 @@ class Line:
         self.slot = FrameSlot(keep_latest=self.source.live)
         self.latest = LatestResult()
         self.compiled = CompiledBackend(self.model, self.engine.imgsz)  # its worker starts on demand
+        capture_into(self.source, self.compiled.frame_pool)
         self._writer = writer
 
     def start(self) -> None:

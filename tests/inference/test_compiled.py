@@ -6,9 +6,11 @@ import dataclasses
 import threading
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
+from inspector.capture.base import capture_into
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import match
 from inspector.inference.backends import CompiledBackend, CompileError
@@ -37,6 +39,17 @@ def _agree(eager_engine, compiled_engine, frames):
     return compared
 
 
+def _pooled_frames_agree(backend, eager_engine, compiled_engine, seed):
+    """Frames a line renders into the worker's pool are found there, and the worker reads the right
+    rows; returns the frames."""
+    line = SyntheticConveyor(seed=seed, fps=0)
+    capture_into(line, backend.frame_pool)
+    pooled = [line.render(i) for i in (30, 90)]
+    assert all(backend.frame_pool.index_of(f.image) is not None for f in pooled)
+    assert _agree(eager_engine, compiled_engine, pooled) >= 2
+    return pooled
+
+
 @pytest.mark.slow
 def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model):
     frames = [SyntheticConveyor(seed=11, fps=0).render(i) for i in (0, 60, 120)]
@@ -56,6 +69,7 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             compiled.detect(frames[0].image)  # a frozen frame is read without a warning
+        _pooled_frames_agree(backend, eager, compiled, seed=11)
     finally:
         backend.close()
     # the parent can tell, before any worker starts, that this compile is in the cache
@@ -142,6 +156,10 @@ def test_compiled_cuda_fp16_matches_eager(mode):
         backend.prepare((720, 1280))
         compiled.use(backend)
         assert _agree(eager, compiled, frames) >= 3
+        pooled = _pooled_frames_agree(backend, eager, compiled, seed=12)
+        # on a GPU the worker copies them from the pool to the device: nothing went through the staging row
+        staging = backend.frame_pool.frames[0].numpy()
+        assert not any(np.array_equal(staging, f.image) for f in pooled)
     finally:
         backend.close()
     # the marker names the GPU model and the mode, and the parent reads it on CUDA too
