@@ -157,7 +157,9 @@ def capture_graph(
     with torch.cuda.graph(graph):
         out = fn(frame)
 
-    def replay() -> torch.Tensor:
+    def replay(static_input: torch.Tensor = frame) -> torch.Tensor:
+        # the graph reads ``frame``'s memory on every replay: holding it here keeps it from being
+        # freed and reused (an illegal memory access once the caching allocator returned it)
         graph.replay()
         return out
 
