@@ -16,7 +16,7 @@ import torch
 
 from inspector.inference.model import DetectorModel, Predictions
 from inspector.inference.postprocess import top_candidates
-from inspector.inference.preprocess import letterbox_geometry, letterbox_tensor
+from inspector.inference.preprocess import letterbox_geometry, letterbox_on_host, letterbox_tensor
 
 MAX_CANDIDATES = 1000  # rows handed to NMS; ultralytics' own cap is 30000, never reached at batch 1
 
@@ -85,8 +85,9 @@ class FramePipeline:
         self._run: Callable[[], torch.Tensor] | None = None
 
     def _letterbox(self, frame: torch.Tensor) -> torch.Tensor:
-        on_cpu = self.device.type == "cpu"  # as the eager backend does it there
-        return letterbox_tensor(frame, self.geometry, self.model.dtype, resize_uint8=on_cpu)
+        if self.device.type == "cpu":  # as the eager backend does it there
+            return letterbox_on_host(list(frame.numpy()), self.geometry, self.model.dtype)
+        return letterbox_tensor(frame, self.geometry, self.model.dtype)
 
     def _candidates(self, x: torch.Tensor) -> torch.Tensor:
         return top_candidates(self._predictions(x), MAX_CANDIDATES, self.model.end2end)
@@ -105,8 +106,7 @@ class FramePipeline:
         graphed = self.mode.cuda_graph and self.device.type == "cuda"
         before = _graph_cache_counts()
         # On a GPU the letterbox is fused into the graph (launches are what cost there); on the
-        # CPU it stays eager, bit for bit the eager backend's own (a uint8 resize Inductor would round
-        # differently), and only the network is compiled.
+        # CPU it stays OpenCV's, bit for bit the eager backend's own, and only the network is compiled.
         on_gpu = self.device.type == "cuda"
         inside = self._forward if on_gpu else self._candidates
         with torch.inference_mode():

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -53,8 +54,8 @@ def letterbox_geometry(frame_height: int, frame_width: int, imgsz: int, stride: 
 class Preprocessor:
     """BGR uint8 HxWx3 frames of one size → RGB (N, 3, H, W) in the model's dtype on its device.
 
-    On CUDA the frame goes through a pinned staging buffer and is resized on the GPU; on the CPU
-    it is resized while still uint8, which is several times cheaper than resizing floats.
+    On CUDA the frame goes through a pinned staging buffer and is letterboxed on the GPU; on the CPU
+    OpenCV letterboxes it first, as ultralytics' own predict does.
     """
 
     def __init__(self, imgsz: int, stride: int, device: torch.device, dtype: torch.dtype) -> None:
@@ -75,39 +76,53 @@ class Preprocessor:
             if image.shape != first.shape:
                 raise ValueError(f"a batch needs frames of one size, got {first.shape} and {image.shape}")
         geo = letterbox_geometry(first.shape[0], first.shape[1], self.imgsz, self.stride)
-        x = letterbox_tensor(self._to_device(images), geo, self.dtype, self.device.type == "cpu")
-        return x, geo.letterbox
+        if self.device.type != "cuda":
+            return letterbox_on_host(images, geo, self.dtype), geo.letterbox
+        return letterbox_tensor(self._upload(images), geo, self.dtype), geo.letterbox
 
-    def _to_device(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+    def _upload(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         with warnings.catch_warnings():
             # frames are frozen on purpose; the tensor made from one is only ever read
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             hosts = [torch.from_numpy(np.ascontiguousarray(image)) for image in images]
-        if self.device.type != "cuda":
-            return hosts[0][None] if len(hosts) == 1 else torch.stack(hosts)
         shape = (len(hosts), *hosts[0].shape)
         if self._pinned is None or self._pinned.shape != shape:
             self._pinned = torch.empty(shape, dtype=torch.uint8, pin_memory=True)
         for slot, host in zip(self._pinned, hosts, strict=True):
-            slot.copy_(host)
+            slot.copy_(host)  # torch's threaded copy: far faster than numpy's for a 1080p frame
         return self._pinned.to(self.device, non_blocking=True)
 
 
-def letterbox_tensor(
-    frame: torch.Tensor, geo: Geometry, dtype: torch.dtype, resize_uint8: bool
-) -> torch.Tensor:
-    """(N, H, W, 3) uint8 BGR frames → the (N, 3, h, w) RGB model input in ``dtype``, scaled to 0..1.
+def letterbox_on_host(images: Sequence[np.ndarray], geo: Geometry, dtype: torch.dtype) -> torch.Tensor:
+    """HxWx3 uint8 BGR frames → the (N, 3, h, w) RGB CPU input in ``dtype``, scaled to 0..1.
 
-    ``resize_uint8`` resizes before the cast (cheaper for eager CPU code); otherwise after it, which
-    a compiler fuses into one kernel that reads only the source pixels it needs.
+    OpenCV resizes and pads, as ultralytics' ``LetterBox`` does: on 2 cores a 720p frame at 416 took
+    1.0 ms this way against 3.2 ms with torch's uint8 ``interpolate``.
     """
     (new_h, new_w), (in_h, in_w), box = geo.resized, geo.input, geo.letterbox
-    x = frame.permute(0, 3, 1, 2).flip(1)  # (N, 3, H, W) RGB, channels-last view
-    resize = (new_h, new_w) != tuple(frame.shape[1:3])
-    if resize and resize_uint8:
-        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
-    x = x.to(dtype)
-    if resize and not resize_uint8:
+    boxed = []
+    for image in images:
+        if image.shape[:2] != (new_h, new_w):
+            image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        bottom, right = in_h - new_h - box.top, in_w - new_w - box.left
+        boxed.append(
+            cv2.copyMakeBorder(
+                image, box.top, bottom, box.left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+            )
+        )
+    x = torch.from_numpy(boxed[0][None] if len(boxed) == 1 else np.stack(boxed))
+    return (x.permute(0, 3, 1, 2).flip(1).to(dtype) * (1.0 / 255.0)).contiguous()
+
+
+def letterbox_tensor(frame: torch.Tensor, geo: Geometry, dtype: torch.dtype) -> torch.Tensor:
+    """(N, H, W, 3) uint8 BGR frames on the GPU → the (N, 3, h, w) RGB model input in ``dtype``, 0..1.
+
+    Resized after the cast, which a compiler fuses into one kernel that reads only the source pixels
+    it needs.
+    """
+    (new_h, new_w), (in_h, in_w), box = geo.resized, geo.input, geo.letterbox
+    x = frame.permute(0, 3, 1, 2).flip(1).to(dtype)  # (N, 3, H, W) RGB
+    if (new_h, new_w) != tuple(frame.shape[1:3]):
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
     pad = (box.left, in_w - new_w - box.left, box.top, in_h - new_h - box.top)
     x = F.pad(x, pad, value=float(PAD_VALUE))
