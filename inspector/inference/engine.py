@@ -106,7 +106,6 @@ class Engine:
                 to_frame_pixels(select_boxes(r, self.conf, self.iou, self.max_det, self.model.end2end), box)
                 for r in raw
             ]
-            found = [dets.cpu().numpy() for dets in found]
         t3 = time.perf_counter()
         times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return [EngineOutput(self._detections(dets), times, backend.label) for dets in found]
@@ -121,7 +120,7 @@ class Engine:
             for c in out.candidates
         ]
         times = StageTimes(out.transfer_ms, out.device_ms, (time.perf_counter() - t0) * 1e3)
-        return [EngineOutput(self._detections(dets.numpy()), times, backend.label) for dets in found]
+        return [EngineOutput(self._detections(dets), times, backend.label) for dets in found]
 
     def _detections(self, dets: np.ndarray) -> tuple[Detection, ...]:
         names = self.model.names

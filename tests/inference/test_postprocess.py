@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from inspector.inference.postprocess import select_boxes, select_candidates, to_frame_pixels, top_candidates
@@ -37,6 +38,7 @@ def test_boxes_map_back_to_frame_pixels_and_clip():
     box = Letterbox(scale=0.5, left=0, top=20, frame_width=200, frame_height=100)
     dets = torch.tensor([[10.0, 30.0, 50.0, 60.0, 0.9, 0.0], [90.0, 10.0, 120.0, 80.0, 0.8, 1.0]])
     out = to_frame_pixels(dets, box)
+    assert out.dtype == np.float32 and out[0, 4:].tolist() == [dets[0, 4].item(), 0.0]
     assert out[0, :4].tolist() == [20.0, 20.0, 100.0, 80.0]
     assert out[1, :4].tolist() == [180.0, 0.0, 200.0, 100.0]
 
