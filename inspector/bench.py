@@ -252,41 +252,50 @@ def _eager_stream_while(engine: Engine, frames: list[np.ndarray], busy: Callable
     }
 
 
-def _compile_while_streaming(
-    backend: CompiledBackend, engine: Engine, frames: list[np.ndarray], say: Say
+def _while_streaming(
+    task: Callable[[], dict[str, Any]], engine: Engine, frames: list[np.ndarray]
 ) -> dict[str, Any]:
-    """Compile in a thread while this one streams eager frames, as the station does at a switch."""
+    """Run ``task`` in a thread while this one streams eager frames, as the station does at a switch."""
     result: dict[str, Any] = {}
 
-    def compile_() -> None:
+    def run() -> None:
         try:
-            result["compile"] = _prepare_timed(backend, frames[0].shape[:2], say)
+            result["task"] = task()
         except CompileError as exc:
             result["error"] = str(exc)
 
-    thread = threading.Thread(target=compile_)
+    thread = threading.Thread(target=run)
     thread.start()
     result["eager_during"] = _eager_stream_while(engine, frames, thread.is_alive)
     thread.join()
     return result
 
 
+def _started(backend: CompiledBackend) -> dict[str, Any]:
+    start = time.perf_counter()
+    backend.wait_started()
+    return {"worker_start_s": round(time.perf_counter() - start, 2)}
+
+
 def measure_switch(
     model: DetectorModel, opts: BenchOptions, frames: list[np.ndarray], mode: str, say: Say
 ) -> dict[str, Any]:
-    """The live eager stream before and during a cold compile (empty cache), then during a warm one
-    on a worker that was started ahead: the station starts its worker with the line on a GPU and
-    runs a compile its cache holds at once, so the operator's switch is live at the next frame."""
+    """The live eager stream before, while the compile worker starts, during a cold compile (empty
+    cache) on that worker, then during a warm one on a new worker started ahead. On a GPU the station
+    starts its worker with the line, so the operator's switch meets a started worker; and it runs a
+    compile its cache holds at once, so then the switch is live at the next frame."""
     engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
+    shape = frames[0].shape[:2]
     deadline = time.perf_counter() + opts.switch_s
     before = _eager_stream_while(engine, frames, lambda: time.perf_counter() < deadline)
     with tempfile.TemporaryDirectory(prefix="inspector-switch-") as cache:
         cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
-        cold_run = _compile_while_streaming(cold, engine, frames, say)
+        start_run = _while_streaming(lambda: _started(cold), engine, frames)
+        cold_run = _while_streaming(lambda: _prepare_timed(cold, shape, say), engine, frames)
         cold.close()
         warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
         warm.wait_started()
-        warm_run = _compile_while_streaming(warm, engine, frames, say)
+        warm_run = _while_streaming(lambda: _prepare_timed(warm, shape, say), engine, frames)
         warm.close()
 
     def kept(during: dict[str, Any]) -> float:
@@ -295,13 +304,16 @@ def measure_switch(
     return {
         "mode": mode,
         "eager_before": before,
+        "eager_during_worker_start": start_run["eager_during"],
+        "fps_kept_worker_start": kept(start_run["eager_during"]),
+        "worker_start_s": start_run.get("task", {}).get("worker_start_s"),
         "eager_during_cold_compile": cold_run["eager_during"],
         "fps_kept": kept(cold_run["eager_during"]),
-        "cold": cold_run.get("compile"),
-        "error": cold_run.get("error") or warm_run.get("error"),
+        "cold": cold_run.get("task"),
+        "error": start_run.get("error") or cold_run.get("error") or warm_run.get("error"),
         "eager_during_warm_compile": warm_run["eager_during"],
         "fps_kept_warm": kept(warm_run["eager_during"]),
-        "warm": warm_run.get("compile"),
+        "warm": warm_run.get("task"),
     }
 
 
@@ -451,9 +463,13 @@ def format_bench(report: dict[str, Any]) -> str:
     if "switch" in report:
         sw = report["switch"]
         b, d, w = sw["eager_before"], sw["eager_during_cold_compile"], sw["eager_during_warm_compile"]
+        s = sw["eager_during_worker_start"]
         lines += [
             "",
-            f"switch to {sw['mode']}: eager {b.get('fps', 0):.0f} fps before, "
+            f"compile worker start {sw['worker_start_s'] or 0:.1f} s (with the line, on a GPU): eager "
+            f"{b.get('fps', 0):.0f} fps before, {s.get('fps', 0):.0f} meanwhile "
+            f"({sw['fps_kept_worker_start']:.0%} kept)",
+            f"switch to {sw['mode']}: eager "
             f"{d.get('fps', 0):.0f} fps during the cold compile ({sw['fps_kept']:.0%} kept), "
             f"frame gap p99 {d.get('gap_p99_ms', 0):.1f} ms, max {d.get('gap_max_ms', 0):.1f} ms",
         ]

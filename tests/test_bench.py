@@ -79,9 +79,11 @@ def test_bench_runs_every_inspector_contender_in_batches_and_the_switch_on_cpu()
         agreed = report["agreement"][f"{name} vs inspector eager"]
         assert agreed["agree"] and agreed["matched"] > 0, "the demo model finds defects in these frames"
     switch = report["switch"]
-    assert switch["error"] is None and switch["warm"]["cache_hit"]
-    for stream in ("eager_before", "eager_during_cold_compile", "eager_during_warm_compile"):
-        assert switch[stream]["frames"] > 0 and switch[stream]["fps"] > 0
+    assert switch["error"] is None and switch["warm"]["cache_hit"] and not switch["cold"]["cache_hit"]
+    assert switch["worker_start_s"] > 0 and switch["cold"]["worker_start_s"] < 0.5  # started before
+    for stream in ("before", "during_worker_start", "during_cold_compile", "during_warm_compile"):
+        assert switch[f"eager_{stream}"]["frames"] > 0 and switch[f"eager_{stream}"]["fps"] > 0
     table = format_bench(report)
     assert "inspector compiled (default)" in table and "warm compile on a started worker" in table
+    assert "compile worker start" in table
     assert "ms per batch of 2" in table
