@@ -54,9 +54,9 @@ class EagerBackend:
 
 @dataclass(frozen=True, slots=True)
 class CompiledResult:
-    """What the worker found in a batch of frames: ``top_candidates`` rows, and where the time went."""
+    """What the worker found in a batch of frames: candidate rows, and where the time went."""
 
-    candidates: torch.Tensor  # (N, k, 6) float32 on the host, in model-input pixels
+    candidates: np.ndarray  # (N, k, 7) float32, in model-input pixels; see ``decide_in_graph``
     transfer_ms: float  # the two pipe messages, and a copy into shared memory for a frame not in the pool
     device_ms: float  # the worker's side: host→device copy, letterbox, network, copy back
 
@@ -156,7 +156,7 @@ class CompiledBackend:
                 self._ensure_loaded()
                 h, w = frame_shape
                 frames = self.frame_pool.allocate((h, w), reserved=batch)
-                self._out_buf = torch.empty((batch, MAX_CANDIDATES, 6), dtype=torch.float32).share_memory_()
+                self._out_buf = torch.empty((batch, MAX_CANDIDATES, 7), dtype=torch.float32).share_memory_()
                 self._send(("prepare", self.mode, frames, batch, self._out_buf))
                 while True:
                     msg = self._receive(None)
@@ -175,7 +175,8 @@ class CompiledBackend:
                 raise
         self.frame_shape, self.batch = (h, w), batch
 
-    def __call__(self, images: Sequence[np.ndarray]) -> CompiledResult:
+    def __call__(self, images: Sequence[np.ndarray], conf: float, iou: float) -> CompiledResult:
+        """Run a batch; on a GPU the NMS runs in the worker's graph with these thresholds."""
         shared = self.frame_pool.frames
         if self.frame_shape is None or shared is None or self._out_buf is None:
             raise RuntimeError("compiled backend used before prepare()")
@@ -198,11 +199,11 @@ class CompiledBackend:
                     shared[i].numpy()[...] = image
                     row = i
                 rows.append(row)
-            self._send(("frame", rows))
+            self._send(("frame", rows, (conf, iou)))
             msg = self._receive(10.0)
             if msg[0] != "done":
                 raise RuntimeError(f"compiled worker: {msg[1]}")
-            candidates = self._out_buf[:, : msg[1]].clone()
+            candidates = self._out_buf[:, : msg[1]].numpy().copy()
         total_ms = (time.perf_counter() - start) * 1e3
         return CompiledResult(candidates, total_ms - msg[2], msg[2])
 

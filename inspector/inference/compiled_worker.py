@@ -90,7 +90,7 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
         elif kind == "frame":
             try:
                 start = time.perf_counter()
-                n = _infer(pipeline, frames, msg[1], out_buf)
+                n = _infer(pipeline, frames, msg[1], out_buf, msg[2])
                 conn.send(("done", n, (time.perf_counter() - start) * 1e3))
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {first_line(exc)}"))
@@ -127,13 +127,18 @@ def compiled_marker(
 
 
 def _infer(
-    pipeline: FramePipeline | None, frames: torch.Tensor, rows: list[int], out_buf: torch.Tensor
+    pipeline: FramePipeline | None,
+    frames: torch.Tensor,
+    rows: list[int],
+    out_buf: torch.Tensor,
+    thresholds: tuple[float, float],
 ) -> int:
     """Run the frames in ``rows`` of the shared ``frames``; on the CPU the first rows are the
     pipeline's own input, so a frame copied there by the parent is not copied again."""
     if pipeline is None:
         raise RuntimeError("no compiled pipeline is ready")
     with torch.inference_mode():
+        pipeline.set_thresholds(*thresholds)
         for target, row in zip(pipeline.frame, rows, strict=True):
             source = frames[row]
             if target.data_ptr() != source.data_ptr():

@@ -111,7 +111,7 @@ class Engine:
         return [EngineOutput(self._detections(dets), times, backend.label) for dets in found]
 
     def _detect_compiled(self, backend: CompiledBackend, images: Sequence[np.ndarray]) -> list[EngineOutput]:
-        out = backend(images)
+        out = backend(images, self.conf, self.iou)
         t0 = time.perf_counter()
         height, width = images[0].shape[:2]
         box = letterbox_geometry(height, width, self.imgsz, self.model.stride).letterbox

@@ -1,4 +1,4 @@
-"""The device side of one frame as one fixed-shape function: letterbox → network → best candidates.
+"""The device side of one frame as one fixed-shape function: letterbox → network → NMS.
 
 At batch 1 YOLO is bound by kernel launches, not arithmetic, so the win comes from launching the
 whole frame at once: Inductor fuses the letterbox into a few kernels, and on CUDA the function is
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import torch
 
 from inspector.inference.model import DetectorModel, Predictions
-from inspector.inference.postprocess import top_candidates
+from inspector.inference.postprocess import decide_in_graph, top_candidates, undecided
 from inspector.inference.preprocess import letterbox_geometry, letterbox_on_host, letterbox_tensor
 
 MAX_CANDIDATES = 1000  # rows handed to NMS; ultralytics' own cap is 30000, never reached at batch 1
+NMS_ROUNDS = 8  # the demo model's frames settle in 2-4 (see ``decide_in_graph``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,12 @@ ProgressCallback = Callable[[CompileProgress], None]
 
 
 class FramePipeline:
-    """Compiled (and on CUDA graph-captured) letterbox + network + ``top_candidates`` for one frame size
-    and batch.
+    """Compiled (and on CUDA graph-captured) letterbox + network + ``top_candidates`` + NMS for one
+    frame size and batch.
 
     Call it with the frames already in ``self.frame`` (a static (N, H, W, 3) device buffer); it
-    returns a static (N, k, 6) device tensor that the next call overwrites.
+    returns a static (N, k, 7) device tensor that the next call overwrites. On CUDA the NMS runs in
+    the graph with the ``set_thresholds`` values; on the CPU the last column says "host, decide".
     """
 
     def __init__(
@@ -81,6 +83,9 @@ class FramePipeline:
             frame = torch.zeros((batch, *frame_shape, 3), dtype=torch.uint8, device=self.device)
         self.frame = frame  # the static input: a device buffer, or on the CPU the shared frames themselves
         self._predictions = Predictions(model.network)
+        # read by the graph on every replay, so new thresholds need no new compile
+        self.thresholds = torch.tensor([0.25, 0.7], dtype=torch.float32, device=self.device)
+        self._thresholds_set = (0.25, 0.7)
         self.cache_hit = False
         self._run: Callable[[], torch.Tensor] | None = None
 
@@ -89,11 +94,24 @@ class FramePipeline:
             return letterbox_on_host(list(frame.numpy()), self.geometry, self.model.dtype)
         return letterbox_tensor(frame, self.geometry, self.model.dtype)
 
+    def set_thresholds(self, conf: float, iou: float) -> None:
+        """The confidence and IoU thresholds of the NMS in the graph, from the next call on."""
+        if (conf, iou) != self._thresholds_set:
+            self.thresholds.copy_(torch.tensor([conf, iou]))
+            self._thresholds_set = (conf, iou)
+
     def _candidates(self, x: torch.Tensor) -> torch.Tensor:
         return top_candidates(self._predictions(x), MAX_CANDIDATES, self.model.end2end)
 
-    def _forward(self, frame: torch.Tensor) -> torch.Tensor:
-        return self._candidates(self._letterbox(frame))
+    def _whole_frame(self, frame: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+        """The GPU's function: launches are what cost there, so everything goes in one graph."""
+        cand = self._candidates(self._letterbox(frame))
+        return decide_in_graph(cand, thresholds, self.model.end2end, NMS_ROUNDS)
+
+    def _network_only(self, x: torch.Tensor) -> torch.Tensor:
+        """The CPU's function: OpenCV's letterbox (the eager backend's own, bit for bit) before it,
+        and the host's NMS after it, which is cheaper there than all-pairs IoU."""
+        return undecided(self._candidates(x))
 
     def prepare(self, progress: ProgressCallback | None = None) -> None:
         """Trace, compile, capture and warm up; each stage is reported as it starts."""
@@ -103,27 +121,26 @@ class FramePipeline:
             if progress is not None:
                 progress(CompileProgress(stage, fraction, time.perf_counter() - start, detail))
 
-        graphed = self.mode.cuda_graph and self.device.type == "cuda"
-        before = _graph_cache_counts()
-        # On a GPU the letterbox is fused into the graph (launches are what cost there); on the
-        # CPU it stays OpenCV's, bit for bit the eager backend's own, and only the network is compiled.
         on_gpu = self.device.type == "cuda"
-        inside = self._forward if on_gpu else self._candidates
+        graphed = self.mode.cuda_graph and on_gpu
+        before = _graph_cache_counts()
+        fn = self._whole_frame if on_gpu else self._network_only
+
+        def inputs() -> tuple[torch.Tensor, ...]:
+            return (self.frame, self.thresholds) if on_gpu else (self._letterbox(self.frame),)
+
         with torch.inference_mode():
             report("tracing", 0.05, "eager reference run")
-            self._forward(self.frame)  # the Detect head builds its anchors here, outside the trace
-            fn = inside
+            fn(*inputs())  # the Detect head builds its anchors here, outside the trace
             if self.mode.inductor is not None:
-                fn = torch.compile(inside, fullgraph=True, dynamic=False, mode=self.mode.inductor)
+                fn = torch.compile(fn, fullgraph=True, dynamic=False, mode=self.mode.inductor)
                 report("compiling kernels", 0.15, f"Inductor mode={self.mode.inductor}")
-                fn(self.frame if on_gpu else self._letterbox(self.frame))
+                fn(*inputs())
             if graphed:
                 report("capturing graphs", 0.85, "one CUDA graph for the whole frame")
-                self._run = capture_graph(fn, self.frame)
-            elif on_gpu:
-                self._run = lambda: fn(self.frame)
+                self._run = capture_graph(fn, *inputs())
             else:
-                self._run = lambda: fn(self._letterbox(self.frame))
+                self._run = lambda: fn(*inputs())
             report("warm-up runs", 0.95)
             for _ in range(3):
                 self._run()
@@ -143,23 +160,22 @@ class FramePipeline:
         return self._run()
 
 
-def capture_graph(
-    fn: Callable[[torch.Tensor], torch.Tensor], frame: torch.Tensor
-) -> Callable[[], torch.Tensor]:
-    """Record ``fn(frame)`` as a CUDA graph; warm-up runs on a side stream first, as capture requires."""
-    side = torch.cuda.Stream(frame.device)
-    side.wait_stream(torch.cuda.current_stream(frame.device))
+def capture_graph(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """Record ``fn(*inputs)`` as a CUDA graph; warm-up runs on a side stream first, as capture requires."""
+    device = inputs[0].device
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
         for _ in range(3):
-            fn(frame)
-    torch.cuda.current_stream(frame.device).wait_stream(side)
+            fn(*inputs)
+    torch.cuda.current_stream(device).wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        out = fn(frame)
+        out = fn(*inputs)
 
-    def replay(static_input: torch.Tensor = frame) -> torch.Tensor:
-        # the graph reads ``frame``'s memory on every replay: holding it here keeps it from being
-        # freed and reused (an illegal memory access once the caching allocator returned it)
+    def replay(static_inputs: tuple[torch.Tensor, ...] = inputs) -> torch.Tensor:
+        # the graph reads the inputs' memory on every replay: holding them here keeps them from
+        # being freed and reused (an illegal memory access once the caching allocator returned it)
         graph.replay()
         return out
 

@@ -69,6 +69,8 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             compiled.detect(frames[0].image)  # a frozen frame is read without a warning
+        # on the CPU the host's NMS decides (all-pairs IoU in the graph costs more there)
+        assert (backend([frames[0].image], 0.05, 0.7).candidates[0, :, 6] == -1).all()
         _pooled_frames_agree(backend, eager, compiled, seed=11)
     finally:
         backend.close()
@@ -160,6 +162,11 @@ def test_compiled_cuda_fp16_matches_eager(mode):
         # on a GPU the worker copies them from the pool to the device: nothing went through the staging row
         staging = backend.frame_pool.frames[0].numpy()
         assert not any(np.array_equal(staging, f.image) for f in pooled)
+        # the NMS ran in the graph and settled, with the engine's thresholds: the host took its rows
+        # as they came (a graph that left them undecided would agree through the host's own NMS)
+        decided = backend([frames[1].image], 0.25, 0.7).candidates[0, :, 6]
+        assert (decided >= 0).all() and decided.sum() >= 1
+        assert backend([frames[1].image], 0.99, 0.7).candidates[0, :, 6].sum() < decided.sum()
     finally:
         backend.close()
     # the marker names the GPU model and the mode, and the parent reads it on CUDA too

@@ -1,7 +1,14 @@
 import numpy as np
 import torch
 
-from inspector.inference.postprocess import select_boxes, select_candidates, to_frame_pixels, top_candidates
+from inspector.inference.postprocess import (
+    decide_in_graph,
+    select_boxes,
+    select_candidates,
+    to_frame_pixels,
+    top_candidates,
+    undecided,
+)
 from inspector.inference.preprocess import Letterbox
 
 
@@ -52,5 +59,48 @@ def test_top_candidates_then_select_give_what_select_boxes_gives_per_image():
     assert cand.shape == (2, 300, 6)
     for image in range(2):
         want = select_boxes(raw[image], 0.3, 0.6, 300, end2end=False)
-        got = select_candidates(cand[image], 0.3, 0.6, 300, end2end=False)
-        assert len(want) > 5 and torch.allclose(got, want)
+        got = select_candidates(undecided(cand)[image].numpy(), 0.3, 0.6, 300, end2end=False)
+        assert len(want) > 5 and np.array_equal(got, want.numpy())
+
+
+def _dense_candidates(seed: int) -> torch.Tensor:
+    """Two images of crowded, overlapping boxes of three classes, as ``top_candidates`` gives them."""
+    torch.manual_seed(seed)
+    xy = torch.rand(2, 2, 400) * 200
+    wh = torch.rand(2, 2, 400) * 60 + 10
+    return top_candidates(torch.cat([xy, wh, torch.rand(2, 3, 400)], dim=1), 300, end2end=False)
+
+
+def test_nms_in_the_graph_keeps_exactly_what_torchvision_keeps():
+    for seed, conf, iou in ((0, 0.3, 0.5), (1, 0.1, 0.7), (2, 0.5, 0.3)):
+        cand = _dense_candidates(seed)
+        decided = decide_in_graph(cand, torch.tensor([conf, iou]), end2end=False, rounds=100)
+        assert decided.shape == (2, 300, 7)
+        for image in range(2):
+            assert decided[image, 0, 6] >= 0, "settled within 100 rounds"
+            want = select_candidates(undecided(cand)[image].numpy(), conf, iou, 300, end2end=False)
+            got = select_candidates(decided[image].numpy(), conf, iou, 300, end2end=False)
+            assert len(want) > 10 and np.array_equal(got, want)
+        # one round is "drop whatever any higher box overlaps", which drops too much here
+        assert (decide_in_graph(cand, torch.tensor([conf, iou]), False, rounds=1)[:, 0, 6] < 0).all()
+
+
+def test_an_image_the_rounds_do_not_settle_is_left_to_the_host():
+    # a chain: each box overlaps the next (IoU 0.82) and the score falls along it, so greedy NMS
+    # keeps every other box, and each round settles only one more link of the chain
+    boxes = torch.tensor([[i * 2.0, 0.0, i * 2.0 + 20.0, 20.0] for i in range(12)])
+    scores = torch.linspace(0.9, 0.5, 12)[:, None]
+    cand = torch.cat([boxes, scores, torch.zeros(12, 1)], dim=1)[None]
+    decided = decide_in_graph(cand, torch.tensor([0.25, 0.8]), end2end=False, rounds=3)
+    assert (decided[0, :, 6] == -1).all()
+    got = select_candidates(decided[0].numpy(), 0.25, 0.8, 300, end2end=False)
+    assert got[:, 0].tolist() == [0.0, 4.0, 8.0, 12.0, 16.0, 20.0]  # the host's NMS took over
+    settled = decide_in_graph(cand, torch.tensor([0.25, 0.8]), end2end=False, rounds=13)
+    assert np.array_equal(select_candidates(settled[0].numpy(), 0.25, 0.8, 300, end2end=False), got)
+
+
+def test_an_end_to_end_head_is_only_thresholded_in_the_graph():
+    raw = torch.tensor([[[1, 2, 3, 4, 0.9, 2], [1, 2, 3, 4, 0.2, 1], [5, 6, 7, 8, 0.5, 0]]])
+    decided = decide_in_graph(raw.float(), torch.tensor([0.25, 0.7]), end2end=True, rounds=8)
+    assert decided[0, :, 6].tolist() == [1.0, 0.0, 1.0]
+    assert select_candidates(decided[0].numpy(), 0.25, 0.7, 1, end2end=True).tolist() == [raw[0, 0].tolist()]
