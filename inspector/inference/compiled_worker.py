@@ -70,7 +70,8 @@ def serve(conn: Connection, weights: str, device: str, imgsz: int, cache_dir: st
             try:
                 pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frames[:batch], batch=batch)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
-                    pipeline.prepare(lambda p: conn.send(("progress", p)))
+                    saved = done_before.with_name(done_before.name + ".compiled")
+                    pipeline.prepare(lambda p: conn.send(("progress", p)), saved)
             except Exception as exc:
                 pipeline = None
                 conn.send(("failed", f"torch.compile failed ({type(exc).__name__}: {first_line(exc)})"))

@@ -5,15 +5,18 @@ checked where a GPU exists."""
 import dataclasses
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
 from inspector.capture.base import capture_into
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import match
 from inspector.inference.backends import CompiledBackend, CompileError
+from inspector.inference.compiled_worker import compiled_marker
 from inspector.inference.engine import Engine
 from inspector.inference.model import load_detector
 from inspector.paths import demo_model_path
@@ -62,7 +65,8 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         compiled.use(backend)
         names = [s for s, _ in stages]
         assert names[0] == "starting worker" and stages[-1] == ("ready", 1.0)
-        assert {"tracing", "compiling kernels", "warm-up runs"} <= set(names)
+        assert {"tracing", "warm-up runs"} <= set(names)
+        assert {"compiling kernels", "loading compiled"} & set(names)  # cold, or saved by an earlier run
         assert [f for _, f in stages] == sorted(f for _, f in stages)
         assert _agree(eager, compiled, frames) >= 3
         assert not frames[0].image.flags.writeable
@@ -79,11 +83,13 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
     assert again.is_cached((720, 1280), "default")
     assert not again.is_cached((721, 1280), "default")
     assert not CompiledBackend(demo_model, 192, "default").is_cached((720, 1280), "default")
-    # a new worker compiles the same graph: Inductor finds it in its on-disk cache, and says so
-    details = []
+    # a new worker loads the compiled function the first one saved, and says so
+    seen = []
     try:
-        again.prepare((720, 1280), progress=lambda p: details.append(p.detail))
-        assert again.cache_hit and details[-1] == "from the on-disk cache"
+        again.prepare((720, 1280), progress=lambda p: seen.append((p.stage, p.detail)))
+        assert again.cache_hit and seen[-1][1] == "from the on-disk cache"
+        stages = [s for s, _ in seen]
+        assert "loading compiled" in stages and "compiling kernels" not in stages
         compiled.use(again)
         # a frame of another size cannot run on it: eager takes over and the reason is kept
         small = SyntheticConveyor(seed=11, width=640, height=360, fps=0).render(0)
@@ -98,6 +104,21 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         assert compiled.take_fallback() == ""  # the news is taken once
     finally:
         again.close()
+    # a damaged saved function is dropped: the worker compiles (from Inductor's cache) and says why
+    saved = compiled_marker(Path(inductor_cache_dir()), demo_model, (720, 1280), 160, "default", 1)
+    saved = saved.with_name(saved.name + ".compiled")
+    saved.write_bytes(b"half a file")
+    fresh = CompiledBackend(demo_model, 160, "default")
+    seen.clear()
+    try:
+        fresh.prepare((720, 1280), progress=lambda p: seen.append((p.stage, p.detail)))
+        assert "the saved one was unusable" in seen[-1][1] and "compiling kernels" in [s for s, _ in seen]
+        served = Engine(demo_model, imgsz=160, conf=0.05)
+        served.use(fresh)
+        assert _agree(eager, served, frames[:1]) >= 1
+    finally:
+        fresh.close()
+    assert saved.stat().st_size > 1000  # saved again, whole
 
 
 @pytest.mark.slow
@@ -170,6 +191,16 @@ def test_compiled_cuda_fp16_matches_eager(mode):
     finally:
         backend.close()
     # the marker names the GPU model and the mode, and the parent reads it on CUDA too
-    assert CompiledBackend(model, 416, mode).is_cached((720, 1280), mode)
+    again = CompiledBackend(model, 416, mode)
+    assert again.is_cached((720, 1280), mode)
+    if mode == "reduce-overhead":  # a new worker loads the saved compiled function and agrees too
+        stages = []
+        try:
+            again.prepare((720, 1280), progress=lambda p: stages.append(p.stage))
+            assert "loading compiled" in stages and "compiling kernels" not in stages
+            compiled.use(again)
+            assert _agree(eager, compiled, frames) >= 3
+        finally:
+            again.close()
     fp32 = dataclasses.replace(model, dtype=torch.float32)
     assert not CompiledBackend(fp32, 416, mode).is_cached((720, 1280), mode)
