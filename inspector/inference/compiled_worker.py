@@ -9,7 +9,9 @@ and the count of candidates cross the pipe.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import os
 import time
 from multiprocessing.connection import Connection
@@ -21,6 +23,8 @@ from torch._inductor import config as inductor_config
 from torch._inductor.async_compile import shutdown_compile_workers
 from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
+from inspector.inference import frame_pipeline, postprocess, preprocess
+from inspector.inference import model as model_module
 from inspector.inference.frame_pipeline import FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
 
@@ -119,12 +123,24 @@ def compiled_marker(
     cache_root: Path, model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str, batch: int
 ) -> Path:
     """A file in Inductor's cache folder ``cache_root`` that says this cache holds this compile
-    already, so the next one is warm. Cleared with the cache; a stale one only makes a compile slower."""
+    already, so the next one is warm; the compiled function is saved beside it. The name covers
+    everything the function depends on, the code that builds it included (a saved function keeps
+    the code it was traced from). Cleared with the cache; a stale one only makes a compile slower."""
     device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
     weights = model.sha256 or model.path
-    key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__)
+    code = (_frame_function_source(), importlib.metadata.version("ultralytics"))
+    key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__, code)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     return cache_root / "inspector-compiled" / name
+
+
+@functools.cache
+def _frame_function_source() -> str:
+    """A digest of the modules whose code makes up the compiled frame function."""
+    digest = hashlib.sha256()
+    for module in (frame_pipeline, postprocess, preprocess, model_module):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
 
 
 def _infer(

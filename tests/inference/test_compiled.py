@@ -15,6 +15,7 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 from inspector.capture.base import capture_into
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import match
+from inspector.inference import compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compiled_worker import compiled_marker
 from inspector.inference.engine import Engine
@@ -156,6 +157,14 @@ def test_a_model_the_worker_cannot_load_is_a_compile_error(demo_model, tmp_path)
             backend.prepare((360, 640))
     finally:
         backend.close()
+
+
+def test_the_marker_names_the_code_that_builds_the_compiled_function(demo_model, monkeypatch, tmp_path):
+    # a saved compiled function keeps the code it was traced from: new code must not load it
+    marker = compiled_marker(tmp_path, demo_model, (720, 1280), 160, "default", 1)
+    assert marker == compiled_marker(tmp_path, demo_model, (720, 1280), 160, "default", 1)
+    monkeypatch.setattr(compiled_worker, "_frame_function_source", lambda: "edited")
+    assert compiled_marker(tmp_path, demo_model, (720, 1280), 160, "default", 1) != marker
 
 
 def test_unknown_or_impossible_modes(demo_model):
