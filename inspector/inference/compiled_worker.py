@@ -128,16 +128,17 @@ def compiled_marker(
     the code it was traced from). Cleared with the cache; a stale one only makes a compile slower."""
     device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
     weights = model.sha256 or model.path
-    code = (_frame_function_source(), importlib.metadata.version("ultralytics"))
+    code = _frame_function_code()
     key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__, code)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     return cache_root / "inspector-compiled" / name
 
 
 @functools.cache
-def _frame_function_source() -> str:
-    """A digest of the modules whose code makes up the compiled frame function."""
-    digest = hashlib.sha256()
+def _frame_function_code() -> str:
+    """A digest of the code that makes up the compiled frame function: these modules and the
+    ultralytics release (the network's own code); read once per process."""
+    digest = hashlib.sha256(importlib.metadata.version("ultralytics").encode())
     for module in (frame_pipeline, postprocess, preprocess, model_module):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()

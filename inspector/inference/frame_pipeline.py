@@ -87,8 +87,8 @@ class FramePipeline:
         self.frame = frame  # the static input: a device buffer, or on the CPU the shared frames themselves
         self._predictions = Predictions(model.network)
         # read by the graph on every replay, so new thresholds need no new compile
-        self.thresholds = torch.tensor([0.25, 0.7], dtype=torch.float32, device=self.device)
-        self._thresholds_set = (0.25, 0.7)
+        self._thresholds_set = (0.25, 0.7)  # conf, iou: the engine's defaults until it sends its own
+        self.thresholds = torch.tensor(self._thresholds_set, dtype=torch.float32, device=self.device)
         self.cache_hit = False
         self._run: Callable[[], torch.Tensor] | None = None
 
@@ -189,7 +189,7 @@ class FramePipeline:
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 ahead.save_compiled_function(str(saved))
             except Exception as exc:  # a full disk, say: this run is unaffected, the next compiles
-                problem = f"; not saved ({type(exc).__name__}: {first_line(exc)})"
+                problem += f"; not saved ({type(exc).__name__}: {first_line(exc)})"
         hits, misses = (now - then for now, then in zip(_graph_cache_counts(), before, strict=True))
         self.cache_hit = hits > 0 and misses == 0
         detail = "from the on-disk cache" if self.cache_hit else "compiled cold (cache miss)"

@@ -163,7 +163,7 @@ def test_the_marker_names_the_code_that_builds_the_compiled_function(demo_model,
     # a saved compiled function keeps the code it was traced from: new code must not load it
     marker = compiled_marker(tmp_path, demo_model, (720, 1280), 160, "default", 1)
     assert marker == compiled_marker(tmp_path, demo_model, (720, 1280), 160, "default", 1)
-    monkeypatch.setattr(compiled_worker, "_frame_function_source", lambda: "edited")
+    monkeypatch.setattr(compiled_worker, "_frame_function_code", lambda: "edited")
     assert compiled_marker(tmp_path, demo_model, (720, 1280), 160, "default", 1) != marker
 
 
