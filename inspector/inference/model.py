@@ -114,6 +114,8 @@ def load_detector(
     dtype = torch.float16 if use_half else torch.float32
     network = network.fuse(verbose=False) if hasattr(network, "fuse") else network
     network = network.to(device=device, dtype=dtype).eval()
+    if dtype == torch.float16 and device.type == "cuda":
+        depthwise_off_cudnn(network)
     if uses_onednn(device):
         # oneDNN's convolutions run faster on channels-last tensors, as ultralytics' own predict knows
         # (the demo model at 160x96 on 2 cores: 12.7 ms per forward, 9.1 ms channels-last)
@@ -131,6 +133,45 @@ def load_detector(
         device=device,
         dtype=dtype,
     )
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """A half-precision depthwise convolution kept away from cuDNN.
+
+    cuDNN 9 builds its depthwise kernels while the program runs, once per input size and layout:
+    0.15-0.35 s for each of yolo11n's seven depthwise layers on an H100, so the first frame at a new
+    size took 1.4 s (yolo26n 1.9 s), and a compiled function's first call as long again. Eager, it
+    runs in fp32, where PyTorch picks its own CUDA kernel (no build, as fast on these small maps);
+    compiled, it is a sum of shifted maps, which Inductor fuses into one kernel of the graph."""
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return self._shifted_sum(x, weight, bias)
+        return super()._conv_forward(x.float(), weight, bias).to(x.dtype)
+
+    def _shifted_sum(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        h = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        w = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        padded = nn.functional.pad(x.float(), (pw, pw, ph, ph))
+        out = 0.0 if bias is None else bias.view(1, -1, 1, 1)
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i * dh, i * dh + (h - 1) * sh + 1, sh)
+                cols = slice(j * dw, j * dw + (w - 1) * sw + 1, sw)
+                out = out + padded[:, :, rows, cols] * weight[:, 0, i, j].view(1, -1, 1, 1)
+        return out.to(x.dtype)
+
+
+def depthwise_off_cudnn(network: nn.Module) -> None:
+    """Turn every depthwise ``nn.Conv2d`` of ``network`` into a ``DepthwiseConv2d`` with fp32 weights."""
+    for module in network.modules():
+        if type(module) is not nn.Conv2d:
+            continue
+        depthwise = module.groups > 1 and module.groups == module.in_channels == module.out_channels
+        if depthwise and module.padding_mode == "zeros" and not isinstance(module.padding, str):
+            module.__class__ = DepthwiseConv2d
+            module.float()
 
 
 def uses_onednn(device: torch.device) -> bool:

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from inspector.inference.devices import DeviceError, resolve_device
-from inspector.inference.model import ModelLoadError, load_detector, uses_onednn
+from inspector.inference.model import (
+    DepthwiseConv2d,
+    ModelLoadError,
+    depthwise_off_cudnn,
+    load_detector,
+    uses_onednn,
+)
 from inspector.paths import demo_model_path
 
 CPU = torch.device("cpu")
@@ -69,3 +75,52 @@ def test_on_an_x86_cpu_the_network_is_channels_last_as_ultralytics_runs_it(demo_
         pytest.skip("channels-last pays off only with oneDNN on x86")
     convs = [m for m in demo_model.network.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+
+
+def test_depthwise_convolutions_are_taken_off_cudnn_and_compute_the_same():
+    model = load_detector("yolo11n.yaml", CPU)
+    x = torch.rand((1, 3, 96, 160))
+    with torch.inference_mode():
+        before = model.network(x)[0]
+        depthwise = [m for m in model.network.modules() if type(m) is torch.nn.Conv2d and m.groups > 1]
+        depthwise_off_cudnn(model.network)
+        after = model.network(x)[0]
+    assert depthwise  # yolo11n's head and attention have seven
+    assert all(isinstance(m, DepthwiseConv2d) for m in depthwise)
+    assert not [m for m in model.network.modules() if type(m) is torch.nn.Conv2d and m.groups > 1]
+    torch.testing.assert_close(after, before)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_half_models_run_depthwise_in_fp32_and_agree_with_cudnn():
+    model = load_detector("yolo11n.yaml", torch.device("cuda"))
+    layers = [m for m in model.network.modules() if isinstance(m, DepthwiseConv2d)]
+    assert layers and all(m.weight.dtype == torch.float32 for m in layers)
+    x = torch.rand((1, 3, 384, 640), device="cuda", dtype=torch.float16)
+    with torch.inference_mode():
+        ours = model.network(x)[0]
+        for m in layers:
+            m.__class__ = torch.nn.Conv2d
+            m.half()
+        cudnn = model.network(x)[0]
+    assert ours.dtype == torch.float16
+    torch.testing.assert_close(ours, cudnn, atol=0.5, rtol=0.01)
+
+
+@pytest.mark.parametrize(("stride", "dilation", "bias"), [(1, 1, True), (2, 1, False), (1, 2, True)])
+def test_a_compiled_depthwise_convolution_is_a_sum_of_shifted_maps(stride, dilation, bias):
+    layer = torch.nn.Conv2d(8, 8, 3, stride, padding=dilation, dilation=dilation, groups=8, bias=bias)
+    x = torch.rand((1, 8, 13, 22))
+    expected = layer(x)
+    depthwise_off_cudnn(layer)
+    graphs = []
+
+    def keep_graph(gm, example_inputs):
+        graphs.append(gm.code)
+        return gm.forward
+
+    with torch.no_grad():
+        got = torch.compile(layer, backend=keep_graph, fullgraph=True)(x)
+    assert isinstance(layer, DepthwiseConv2d)
+    assert len(graphs) == 1 and "conv" not in graphs[0]
+    torch.testing.assert_close(got, expected)
