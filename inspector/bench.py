@@ -58,6 +58,7 @@ class BenchOptions:
     iou: float = 0.7
     ultralytics: bool = True
     switch_s: float = 0.0  # seconds of eager stream to time before a cold compile; 0: skip
+    line_fps: float = 0.0  # the switch's eager stream: frames due per second; 0: back to back
     batch: int = 1  # frames per call
 
 
@@ -232,15 +233,25 @@ def _prepare_timed(
     }
 
 
-def _eager_stream_while(engine: Engine, frames: list[np.ndarray], busy: Callable[[], bool]) -> dict[str, Any]:
-    """Run eager frames back to back while ``busy()``; the gaps between results are what a
-    live view would show."""
-    done = [time.perf_counter()]
-    i = 0
+def _eager_stream_while(
+    engine: Engine, frames: list[np.ndarray], busy: Callable[[], bool], line_fps: float = 0.0
+) -> dict[str, Any]:
+    """Run eager frames while ``busy()``; the gaps between results are what a live view would show.
+
+    With ``line_fps`` the frames come as from a camera at that rate: each run takes the newest frame,
+    and frames that arrived meanwhile are dropped, as the station's slot does; without, back to back."""
+    start = time.perf_counter()
+    done = [start]
+    taken = -1  # the camera's number of the last frame run
     while busy():
-        engine.detect(frames[i % len(frames)])
+        if line_fps:
+            newest = int((time.perf_counter() - start) * line_fps)
+            if newest <= taken:
+                time.sleep(max(0.0, start + (taken + 1) / line_fps - time.perf_counter()))
+                continue
+            taken = newest
+        engine.detect(frames[len(done) % len(frames)])
         done.append(time.perf_counter())
-        i += 1
     gaps = np.diff(np.asarray(done)) * 1e3
     if len(gaps) == 0:
         return {"frames": 0}
@@ -253,7 +264,7 @@ def _eager_stream_while(engine: Engine, frames: list[np.ndarray], busy: Callable
 
 
 def _while_streaming(
-    task: Callable[[], dict[str, Any]], engine: Engine, frames: list[np.ndarray]
+    task: Callable[[], dict[str, Any]], engine: Engine, frames: list[np.ndarray], line_fps: float
 ) -> dict[str, Any]:
     """Run ``task`` in a thread while this one streams eager frames, as the station does at a switch."""
     result: dict[str, Any] = {}
@@ -266,7 +277,7 @@ def _while_streaming(
 
     thread = threading.Thread(target=run)
     thread.start()
-    result["eager_during"] = _eager_stream_while(engine, frames, thread.is_alive)
+    result["eager_during"] = _eager_stream_while(engine, frames, thread.is_alive, line_fps)
     thread.join()
     return result
 
@@ -287,15 +298,16 @@ def measure_switch(
     engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
     shape = frames[0].shape[:2]
     deadline = time.perf_counter() + opts.switch_s
-    before = _eager_stream_while(engine, frames, lambda: time.perf_counter() < deadline)
+    fps = opts.line_fps
+    before = _eager_stream_while(engine, frames, lambda: time.perf_counter() < deadline, fps)
     with tempfile.TemporaryDirectory(prefix="inspector-switch-") as cache:
         cold = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
-        start_run = _while_streaming(lambda: _started(cold), engine, frames)
-        cold_run = _while_streaming(lambda: _prepare_timed(cold, shape, say), engine, frames)
+        start_run = _while_streaming(lambda: _started(cold), engine, frames, fps)
+        cold_run = _while_streaming(lambda: _prepare_timed(cold, shape, say), engine, frames, fps)
         cold.close()
         warm = CompiledBackend(model, opts.imgsz, mode, cache_dir=cache)
         warm.wait_started()
-        warm_run = _while_streaming(lambda: _prepare_timed(warm, shape, say), engine, frames)
+        warm_run = _while_streaming(lambda: _prepare_timed(warm, shape, say), engine, frames, fps)
         warm.close()
 
     def kept(during: dict[str, Any]) -> float:
@@ -303,6 +315,7 @@ def measure_switch(
 
     return {
         "mode": mode,
+        "line_fps": fps or None,
         "eager_before": before,
         "eager_during_worker_start": start_run["eager_during"],
         "fps_kept_worker_start": kept(start_run["eager_during"]),
@@ -464,8 +477,10 @@ def format_bench(report: dict[str, Any]) -> str:
         sw = report["switch"]
         b, d, w = sw["eager_before"], sw["eager_during_cold_compile"], sw["eager_during_warm_compile"]
         s = sw["eager_during_worker_start"]
+        line = f"a line at {sw['line_fps']:g} fps" if sw.get("line_fps") else "frames back to back"
         lines += [
             "",
+            f"eager stream: {line}",
             f"compile worker start {sw['worker_start_s'] or 0:.1f} s (with the line, on a GPU): eager "
             f"{b.get('fps', 0):.0f} fps before, {s.get('fps', 0):.0f} meanwhile "
             f"({sw['fps_kept_worker_start']:.0%} kept)",

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="also time the eager stream during a cold compile, after S s",
     )
+    bench.add_argument(
+        "--line-fps",
+        type=float,
+        default=0.0,
+        help="with --switch: frames come as from a camera at this rate (default: back to back)",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     cache = sub.add_parser("cache", help="show or clear the compile cache")
@@ -342,6 +348,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         iou=args.iou,
         ultralytics=not args.no_ultralytics,
         switch_s=args.switch,
+        line_fps=args.line_fps,
         batch=args.batch,
     )
     torch.backends.cudnn.benchmark = False  # same kernels for every contender

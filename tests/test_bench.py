@@ -2,12 +2,23 @@
 docs quote from it, and agreement is judged on the boxes, not assumed."""
 
 import json
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from inspector.bench import BenchOptions, agreement, bench_batches, format_bench, run_bench, time_interleaved
+from inspector.bench import (
+    BenchOptions,
+    _eager_stream_while,
+    agreement,
+    bench_batches,
+    bench_frames,
+    format_bench,
+    run_bench,
+    time_interleaved,
+)
+from inspector.inference.engine import Engine
 from inspector.paths import demo_model_path
 
 BOX = (10.0, 10.0, 50.0, 50.0)
@@ -43,6 +54,15 @@ def test_contenders_are_timed_in_turns_on_the_same_batches():
     assert timed == ["a", "a", "b", "b", "a", "a", "b", "b"]
     assert stats["a"]["fps"] > 0 and set(stats) == {"a", "b"}
     assert [s for ((_, _, s),) in boxes["a"]] == [0.0, 1.0, 2.0, 0.0, 1.0, 2.0]  # every frame of every batch
+
+
+def test_the_switch_stream_runs_frames_as_a_camera_delivers_them(demo_model):
+    engine = Engine(demo_model, imgsz=96)
+    frames = bench_frames(320, 240, count=2)
+    for line_fps, expected in ((10, range(9, 12)), (0, range(25, 10_000))):
+        deadline = time.perf_counter() + 1.0
+        stream = _eager_stream_while(engine, frames, lambda d=deadline: time.perf_counter() < d, line_fps)
+        assert stream["frames"] in expected, (line_fps, stream)
 
 
 @pytest.mark.slow
