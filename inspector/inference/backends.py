@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -21,7 +22,18 @@ from torch import nn
 from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
 from inspector.capture.frame_pool import FramePool
-from inspector.inference.compiled_worker import compiled_marker, serve, wait_readable
+from inspector.inference.compiled_worker import (
+    CANDIDATES,
+    FAILED,
+    ROWS,
+    THRESHOLDS,
+    WORKER_MS,
+    Doorbell,
+    compiled_marker,
+    new_mailbox,
+    serve,
+    wait_for,
+)
 from inspector.inference.frame_pipeline import (
     MAX_CANDIDATES,
     PIPELINE_MODES,
@@ -33,6 +45,7 @@ from inspector.inference.model import DetectorModel, Predictions
 COMPILE_MODES: tuple[str, ...] = tuple(PIPELINE_MODES)
 BACKENDS: tuple[str, ...] = ("eager", "compiled")
 START_TIMEOUT_S = 300.0  # importing torch and loading a model, on the slowest line PC
+FRAME_TIMEOUT_S = 10.0  # a worker that takes longer over one frame is broken
 
 
 class CompileError(RuntimeError):
@@ -57,7 +70,7 @@ class CompiledResult:
     """What the worker found in a batch of frames: candidate rows, and where the time went."""
 
     candidates: np.ndarray  # (N, k, 7) float32, in model-input pixels; see ``decide_in_graph``
-    transfer_ms: float  # the two pipe messages, and a copy into shared memory for a frame not in the pool
+    transfer_ms: float  # the hand-over both ways, and a copy into shared memory for a frame not in the pool
     device_ms: float  # the worker's side: host→device copy, letterbox, network, copy back
 
 
@@ -89,6 +102,8 @@ class CompiledBackend:
         self.batch = 1  # frames per call it is ready for
         self._conn = None
         self._process = None
+        self._bell: Doorbell | None = None
+        self._mailbox: np.ndarray | None = None  # a view of the shared one the worker also holds
         self._loaded = False
         self._lock = threading.Lock()  # one conversation with the worker at a time
         self.frame_pool = FramePool(pool_slots)  # filled for the frame size of each prepare
@@ -115,8 +130,9 @@ class CompiledBackend:
             return
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
+        self._bell = Doorbell(ctx)
         device = str(self.model.device)
-        args = (child, self.model.path, device, self.imgsz, self.cache_dir)
+        args = (child, self._bell, self.model.path, device, self.imgsz, self.cache_dir)
         self._process = ctx.Process(target=serve, args=args, name="inspector-compile", daemon=True)
         self._process.start()
         child.close()
@@ -157,7 +173,9 @@ class CompiledBackend:
                 h, w = frame_shape
                 frames = self.frame_pool.allocate((h, w), reserved=batch)
                 self._out_buf = torch.empty((batch, MAX_CANDIDATES, 7), dtype=torch.float32).share_memory_()
-                self._send(("prepare", self.mode, frames, batch, self._out_buf))
+                mailbox = new_mailbox(batch)
+                self._mailbox = mailbox.numpy()
+                self._send(("prepare", self.mode, frames, batch, self._out_buf, mailbox))
                 while True:
                     msg = self._receive(None)
                     if msg[0] == "progress" and progress is not None:
@@ -177,8 +195,8 @@ class CompiledBackend:
 
     def __call__(self, images: Sequence[np.ndarray], conf: float, iou: float) -> CompiledResult:
         """Run a batch; on a GPU the NMS runs in the worker's graph with these thresholds."""
-        shared = self.frame_pool.frames
-        if self.frame_shape is None or shared is None or self._out_buf is None:
+        shared, box = self.frame_pool.frames, self._mailbox
+        if self.frame_shape is None or shared is None or self._out_buf is None or box is None:
             raise RuntimeError("compiled backend used before prepare()")
         if len(images) != self.batch:
             raise ValueError(f"{len(images)} frames where the compiled model takes {self.batch}")
@@ -199,13 +217,31 @@ class CompiledBackend:
                     shared[i].numpy()[...] = image
                     row = i
                 rows.append(row)
-            self._send(("frame", rows, (conf, iou)))
-            msg = self._receive(10.0)
-            if msg[0] != "done":
-                raise RuntimeError(f"compiled worker: {msg[1]}")
-            candidates = self._out_buf[:, : msg[1]].numpy().copy()
+            box[THRESHOLDS : THRESHOLDS + 2] = conf, iou
+            box[ROWS:] = rows
+            self._bell.asked.release()
+            process = self._process
+            if not wait_for(self._bell.answered, lambda: not process.is_alive(), FRAME_TIMEOUT_S):
+                self._give_up_on_worker()
+            if box[FAILED]:
+                raise RuntimeError(f"compiled worker: {self._receive(FRAME_TIMEOUT_S)[1]}")
+            candidates = self._out_buf[:, : int(box[CANDIDATES])].numpy().copy()
+            worker_ms = float(box[WORKER_MS])
         total_ms = (time.perf_counter() - start) * 1e3
-        return CompiledResult(candidates, total_ms - msg[2], msg[2])
+        return CompiledResult(candidates, total_ms - worker_ms, worker_ms)
+
+    def _give_up_on_worker(self) -> NoReturn:
+        """A frame got no answer: the worker is ended (a late answer must not pass for the next
+        frame's), the backend needs a new prepare, and the caller learns why."""
+        process = self._process
+        alive = process.is_alive()
+        if alive:
+            process.kill()
+        process.join(1.0)
+        self.frame_shape = None
+        if alive:
+            raise CompileError(f"compile worker stopped answering (no frame in {FRAME_TIMEOUT_S:.0f} s)")
+        raise CompileError(f"compile worker exited (exit code {process.exitcode})")
 
     def cancel(self) -> None:
         """Stop a compile midway by ending the worker; ``prepare`` then raises ``CompileError``."""
@@ -223,12 +259,13 @@ class CompiledBackend:
             else:
                 with contextlib.suppress(OSError):
                     self._conn.send(("close",))
+                    self._bell.asked.release()
         self._process.join(timeout_s)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(timeout_s)
         self._conn.close()
-        self._process = self._conn = None
+        self._process = self._conn = self._bell = self._mailbox = None
         self.frame_shape = None
         self.frame_pool.clear()
 
@@ -242,6 +279,7 @@ class CompiledBackend:
     def _send(self, msg: tuple) -> None:
         try:
             self._conn.send(msg)
+            self._bell.asked.release()  # one post per message, as the worker waits for it
         except OSError:
             self._process.join(1.0)
             raise CompileError(f"compile worker exited (exit code {self._process.exitcode})") from None
@@ -250,7 +288,6 @@ class CompiledBackend:
         """The worker's next message; a dead or silent worker becomes a ``CompileError``."""
         conn, process = self._conn, self._process
         try:
-            wait_readable(conn)  # a frame's answer is due in about a millisecond
             while not conn.poll(0.5 if timeout_s is None else min(0.5, timeout_s)):
                 if not process.is_alive():
                     raise EOFError

@@ -2,12 +2,19 @@
 silently. Compiling on a 2-core CPU takes about a minute cold, so the input is small; CUDA is
 checked where a GPU exists."""
 
+import contextlib
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
@@ -15,7 +22,7 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 from inspector.capture.base import capture_into
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import match
-from inspector.inference import compiled_worker
+from inspector.inference import backends, compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compiled_worker import compiled_marker
 from inspector.inference.engine import Engine
@@ -55,7 +62,7 @@ def _pooled_frames_agree(backend, eager_engine, compiled_engine, seed):
 
 
 @pytest.mark.slow
-def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model):
+def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model, monkeypatch):
     frames = [SyntheticConveyor(seed=11, fps=0).render(i) for i in (0, 60, 120)]
     eager = Engine(demo_model, imgsz=160, conf=0.05)
     compiled = Engine(demo_model, imgsz=160, conf=0.05)
@@ -117,6 +124,12 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         served = Engine(demo_model, imgsz=160, conf=0.05)
         served.use(fresh)
         assert _agree(eager, served, frames[:1]) >= 1
+        # a worker that stops answering is ended, and eager takes over with the reason
+        monkeypatch.setattr(backends, "FRAME_TIMEOUT_S", 1.0)
+        os.kill(fresh._process.pid, signal.SIGSTOP)
+        out = served.detect(frames[0].image)
+        assert out.backend == "eager" and "stopped answering" in served.take_fallback()
+        assert not fresh.ready and not fresh._process.is_alive()
     finally:
         fresh.close()
     assert saved.stat().st_size > 1000  # saved again, whole
@@ -146,6 +159,30 @@ def test_cancel_ends_a_compile_at_once(demo_model, tmp_path):
     assert not thread.is_alive(), "cancel did not stop the compile"
     assert errors == ["compile cancelled"]
     backend.close()
+
+
+def test_the_worker_ends_when_its_parent_dies_without_a_word(demo_model):
+    command = [sys.executable, "-c", _ORPHANING_PARENT, demo_model.path]
+    # the orphan holds the parent's output pipes open: run() returns once it is gone too
+    parent = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert parent.returncode == -signal.SIGKILL, parent.stderr
+    worker = psutil.Process(int(parent.stdout))
+    deadline = time.monotonic() + 10
+    with contextlib.suppress(psutil.NoSuchProcess):  # gone, and reaped
+        while worker.status() != psutil.STATUS_ZOMBIE:  # gone, not yet reaped
+            assert time.monotonic() < deadline, "the orphaned worker lingers"
+            time.sleep(0.1)
+
+
+_ORPHANING_PARENT = """
+import os, signal, sys, torch
+from inspector.inference.backends import CompiledBackend
+from inspector.inference.model import load_detector
+backend = CompiledBackend(load_detector(sys.argv[1], torch.device("cpu")), 128, "default")
+backend.wait_started()
+print(backend._process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
 
 
 def test_a_model_the_worker_cannot_load_is_a_compile_error(demo_model, tmp_path):
