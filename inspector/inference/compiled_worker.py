@@ -66,6 +66,7 @@ def wait_for(sem: Semaphore, give_up: Callable[[], bool], timeout_s: float | Non
     while time.perf_counter() < deadline:
         if sem.acquire(False):
             return True
+        os.sched_yield()  # lets this process's other threads take the interpreter lock meanwhile
     while timeout_s is None or timeout_s > 0:
         if sem.acquire(True, ALIVE_CHECK_S if timeout_s is None else min(ALIVE_CHECK_S, timeout_s)):
             return True
