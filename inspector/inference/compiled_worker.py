@@ -45,7 +45,8 @@ class Doorbell:
 
     A frame's request and answer through the pipe cost two pickled messages and their system calls
     (44 µs for a round trip on a 2-core CPU, 0.12-0.15 ms of each compiled frame on an H100 host);
-    here each side writes a few numbers and posts a semaphore, which also orders the writes."""
+    here each side writes a few numbers and posts a semaphore, which also orders the writes (0.05 ms
+    of a frame on that host)."""
 
     def __init__(self, ctx: SpawnContext) -> None:
         self.asked: Semaphore = ctx.Semaphore(0)
