@@ -119,8 +119,7 @@ def serve(
             try:
                 pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frames[:batch], batch=batch)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
-                    saved = done_before.with_name(done_before.name + ".compiled")
-                    pipeline.prepare(lambda p: conn.send(("progress", p)), saved)
+                    pipeline.prepare(lambda p: conn.send(("progress", p)), saved_function(done_before))
             except Exception as exc:
                 pipeline = None
                 conn.send(("failed", f"torch.compile failed ({type(exc).__name__}: {first_line(exc)})"))
@@ -182,6 +181,11 @@ def compiled_marker(
     key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__, code)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     return cache_root / "inspector-compiled" / name
+
+
+def saved_function(marker: Path) -> Path:
+    """Where the compiled function of the compile that ``marker`` stands for is kept."""
+    return marker.with_name(marker.name + ".compiled")
 
 
 @functools.cache

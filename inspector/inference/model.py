@@ -139,15 +139,16 @@ class DepthwiseConv2d(nn.Conv2d):
     """A half-precision depthwise convolution kept away from cuDNN.
 
     cuDNN 9 builds its depthwise kernels while the program runs, once per input size and layout:
-    0.15-0.35 s for each of yolo11n's seven depthwise layers on an H100, so the first frame at a new
-    size took 1.4 s (yolo26n 1.9 s), and a compiled function's first call as long again. Eager, it
+    0.15-0.35 s for each depthwise layer of yolo11n and yolo26n on an H100, so the first frame at a
+    new size took 1.4 s (yolo26n 1.9 s), and a compiled function's first call as long again. Eager, it
     runs in fp32, where PyTorch picks its own CUDA kernel (no build, as fast on these small maps);
     compiled, it is a sum of shifted maps, which Inductor fuses into one kernel of the graph."""
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if torch.compiler.is_compiling():
             return self._shifted_sum(x, weight, bias)
-        return super()._conv_forward(x.float(), weight, bias).to(x.dtype)
+        bias = None if bias is None else bias.float()  # both no-ops while the weights stay fp32
+        return super()._conv_forward(x.float(), weight.float(), bias).to(x.dtype)
 
     def _shifted_sum(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation

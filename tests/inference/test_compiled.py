@@ -24,7 +24,7 @@ from inspector.capture.synthetic import SyntheticConveyor
 from inspector.evaluation import match
 from inspector.inference import backends, compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
-from inspector.inference.compiled_worker import compiled_marker
+from inspector.inference.compiled_worker import compiled_marker, saved_function
 from inspector.inference.engine import Engine
 from inspector.inference.model import load_detector
 from inspector.paths import demo_model_path
@@ -113,8 +113,8 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
     finally:
         again.close()
     # a damaged saved function is dropped: the worker compiles (from Inductor's cache) and says why
-    saved = compiled_marker(Path(inductor_cache_dir()), demo_model, (720, 1280), 160, "default", 1)
-    saved = saved.with_name(saved.name + ".compiled")
+    marker = compiled_marker(Path(inductor_cache_dir()), demo_model, (720, 1280), 160, "default", 1)
+    saved = saved_function(marker)
     saved.write_bytes(b"half a file")
     fresh = CompiledBackend(demo_model, 160, "default")
     seen.clear()
