@@ -29,6 +29,7 @@ from inspector.inference.compiled_worker import (
     THRESHOLDS,
     WORKER_MS,
     Doorbell,
+    block_until,
     compiled_marker,
     new_mailbox,
     serve,
@@ -233,15 +234,12 @@ class CompiledBackend:
     def _give_up_on_worker(self) -> NoReturn:
         """A frame got no answer: the worker is ended (a late answer must not pass for the next
         frame's), the backend needs a new prepare, and the caller learns why."""
-        process = self._process
-        alive = process.is_alive()
-        if alive:
-            process.kill()
-        process.join(1.0)
         self.frame_shape = None
-        if alive:
-            raise CompileError(f"compile worker stopped answering (no frame in {FRAME_TIMEOUT_S:.0f} s)")
-        raise CompileError(f"compile worker exited (exit code {process.exitcode})")
+        if not self._process.is_alive():
+            raise self._exited()
+        self._process.kill()
+        self._process.join(1.0)
+        raise CompileError(f"compile worker stopped answering (no frame in {FRAME_TIMEOUT_S:.0f} s)")
 
     def cancel(self) -> None:
         """Stop a compile midway by ending the worker; ``prepare`` then raises ``CompileError``."""
@@ -281,24 +279,24 @@ class CompiledBackend:
             self._conn.send(msg)
             self._bell.asked.release()  # one post per message, as the worker waits for it
         except OSError:
-            self._process.join(1.0)
-            raise CompileError(f"compile worker exited (exit code {self._process.exitcode})") from None
+            raise self._exited() from None
 
     def _receive(self, timeout_s: float | None) -> tuple:
         """The worker's next message; a dead or silent worker becomes a ``CompileError``."""
         conn, process = self._conn, self._process
         try:
-            while not conn.poll(0.5 if timeout_s is None else min(0.5, timeout_s)):
-                if not process.is_alive():
-                    raise EOFError
-                if timeout_s is not None:
-                    timeout_s -= 0.5
-                    if timeout_s <= 0:
-                        raise CompileError("compile worker stopped answering")
+            if not block_until(conn.poll, lambda: not process.is_alive(), timeout_s):
+                if process.is_alive():
+                    raise CompileError("compile worker stopped answering")
+                raise EOFError
             return conn.recv()
         except (EOFError, OSError):
-            process.join(1.0)
-            raise CompileError(f"compile worker exited (exit code {process.exitcode})") from None
+            raise self._exited() from None
+
+    def _exited(self) -> CompileError:
+        """The error for a worker that has died, once it is reaped (so its exit code is known)."""
+        self._process.join(1.0)
+        return CompileError(f"compile worker exited (exit code {self._process.exitcode})")
 
 
 def _checked(mode: str) -> str:

@@ -68,8 +68,14 @@ def wait_for(sem: Semaphore, give_up: Callable[[], bool], timeout_s: float | Non
         if sem.acquire(False):
             return True
         os.sched_yield()  # lets this process's other threads take the interpreter lock meanwhile
+    return block_until(lambda slice_s: sem.acquire(True, slice_s), give_up, timeout_s)
+
+
+def block_until(ready: Callable[[float], bool], give_up: Callable[[], bool], timeout_s: float | None) -> bool:
+    """Block on ``ready(slice_s)`` in slices of ``ALIVE_CHECK_S``, asking ``give_up()`` between them
+    (is the other side still there?). False when it says so or ``timeout_s`` runs out."""
     while timeout_s is None or timeout_s > 0:
-        if sem.acquire(True, ALIVE_CHECK_S if timeout_s is None else min(ALIVE_CHECK_S, timeout_s)):
+        if ready(ALIVE_CHECK_S if timeout_s is None else min(ALIVE_CHECK_S, timeout_s)):
             return True
         if give_up():
             return False
