@@ -3,7 +3,13 @@ import pytest
 import torch
 from ultralytics.data.augment import LetterBox
 
-from inspector.inference.preprocess import Preprocessor, letterbox_geometry
+from inspector.inference.preprocess import (
+    Preprocessor,
+    letterbox_geometry,
+    letterbox_on_host,
+    letterbox_tensor,
+    odd_whole_step,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,3 +42,18 @@ def test_preprocessed_tensor_matches_ultralytics_pixels():
 def test_input_size_must_fit_the_stride():
     with pytest.raises(ValueError, match="multiple"):
         Preprocessor(300, 32, torch.device("cpu"), torch.float32)
+
+
+@pytest.mark.parametrize(("h", "w", "imgsz"), [(1080, 1920, 640), (1800, 3200, 640), (720, 1280, 640)])
+def test_torch_letterbox_matches_opencv_and_bilinear_at_whole_factors(h, w, imgsz):
+    frame = np.random.default_rng(2).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    geo = letterbox_geometry(h, w, imgsz, 32)
+    ours = letterbox_tensor(torch.from_numpy(frame)[None], geo, torch.float32)
+    # the odd factors (3, 5) take a strided slice; bilinear and OpenCV land on the same pixels
+    assert odd_whole_step((h, w), geo.resized) == {1080: 3, 1800: 5, 720: 0}[h]
+    x = torch.from_numpy(frame)[None].permute(0, 3, 1, 2).flip(1).float()
+    resized = torch.nn.functional.interpolate(x, size=geo.resized, mode="bilinear", align_corners=False)
+    top, left = geo.letterbox.top, geo.letterbox.left
+    inner = ours[:, :, top : top + geo.resized[0], left : left + geo.resized[1]]
+    assert torch.equal(inner, resized * (1.0 / 255.0))
+    assert (ours - letterbox_on_host([frame], geo, torch.float32)).abs().max() <= 1 / 255 + 1e-6
