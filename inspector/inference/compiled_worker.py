@@ -115,15 +115,19 @@ def serve(
         if kind == "close":
             return
         if kind == "prepare":
+            pipeline = None  # its graphs read the pinned buffers, which go now
             while pinned:
                 _unpin(pinned.pop())
             _, mode, frames, batch, out_buf, shared_mailbox = msg
             mailbox = shared_mailbox.numpy()
-            pipeline = None
             frame_shape = tuple(frames.shape[1:3])
             done_before = compiled_marker(Path(inductor_cache_dir()), model, frame_shape, imgsz, mode, batch)
+            if model.device.type == "cuda":  # before the pipeline maps them into the device's space
+                for buf in (frames, out_buf):
+                    _pin(buf)
+                    pinned.append(buf)
             try:
-                pipeline = FramePipeline(model, frame_shape, imgsz, mode, frame=frames[:batch], batch=batch)
+                pipeline = FramePipeline(model, frames, imgsz, mode, batch=batch)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
                     pipeline.prepare(lambda p: conn.send(("progress", p)), saved_function(done_before))
             except Exception as exc:
@@ -137,17 +141,13 @@ def serve(
                 shutdown_compile_workers()
             done_before.parent.mkdir(parents=True, exist_ok=True)
             done_before.touch()
-            if model.device.type == "cuda":
-                for buf in (frames, out_buf):
-                    _pin(buf)
-                    pinned.append(buf)
             conn.send(("ready", pipeline.cache_hit))
         elif kind == "frame":
             start = time.perf_counter()
             try:
                 rows = mailbox[ROWS:].astype(int).tolist()
                 conf, iou = mailbox[THRESHOLDS : THRESHOLDS + 2].tolist()
-                mailbox[CANDIDATES] = _infer(pipeline, frames, rows, out_buf, (conf, iou))
+                mailbox[CANDIDATES] = _infer(pipeline, rows, out_buf, (conf, iou))
                 mailbox[FAILED] = 0
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {first_line(exc)}"))
@@ -206,22 +206,16 @@ def _frame_function_code() -> str:
 
 def _infer(
     pipeline: FramePipeline | None,
-    frames: torch.Tensor,
     rows: list[int],
     out_buf: torch.Tensor,
     thresholds: tuple[float, float],
 ) -> int:
-    """Run the frames in ``rows`` of the shared ``frames``; on the CPU the first rows are the
-    pipeline's own input, so a frame copied there by the parent is not copied again."""
+    """Run the frames in ``rows`` of the shared frames, put the candidates in ``out_buf``."""
     if pipeline is None:
         raise RuntimeError("no compiled pipeline is ready")
     with torch.inference_mode():
         pipeline.set_thresholds(*thresholds)
-        for target, row in zip(pipeline.frame, rows, strict=True):
-            source = frames[row]
-            if target.data_ptr() != source.data_ptr():
-                target.copy_(source, non_blocking=True)
-        out = pipeline()
+        out = pipeline(rows)
         out_buf[:, : out.shape[1]].copy_(out, non_blocking=True)
         if out.is_cuda:
             torch.cuda.current_stream(out.device).synchronize()
@@ -229,7 +223,7 @@ def _infer(
 
 
 def _pin(buf: torch.Tensor) -> None:
-    """Page-lock the shared buffer so copies to and from the GPU run as DMA, without staging."""
+    """Page-lock the shared buffer: the GPU then reads it in place, and copies run as DMA."""
     torch.cuda.cudart().cudaHostRegister(buf.data_ptr(), buf.numel() * buf.element_size(), 0)
 
 

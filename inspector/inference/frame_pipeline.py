@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,36 +61,43 @@ class FramePipeline:
     """Compiled (and on CUDA graph-captured) letterbox + network + ``top_candidates`` + NMS for one
     frame size and batch.
 
-    Call it with the frames already in ``self.frame`` (a static (N, H, W, 3) device buffer); it
-    returns a static (N, k, 7) device tensor that the next call overwrites. On CUDA the NMS runs in
-    the graph with the ``set_thresholds`` values; on the CPU the last column says "host, decide".
+    It reads the frames where they lie: ``frames`` are (rows, H, W, 3) uint8 rows of host memory,
+    page-locked on CUDA, and a call names the rows of its batch. It returns a static (N, k, 7) device
+    tensor that the next call overwrites. On CUDA the NMS runs in the graph with the
+    ``set_thresholds`` values; on the CPU the last column says "host, decide".
+
+    On the CPU the first ``batch`` rows are the function's input. On CUDA at batch 1 every row is
+    mapped into the device's address space and gets a graph of its own, so the letterbox kernel
+    reads the frame over the bus itself: no copy is launched and only the pixels it samples cross
+    (a third of a 1080p frame at 640; 0.11-0.13 ms a frame less than copying it first, H100). A
+    larger batch, whose rows vary, is copied into a device buffer.
     """
 
     def __init__(
-        self,
-        model: DetectorModel,
-        frame_shape: tuple[int, int],
-        imgsz: int,
-        mode: str,
-        frame: torch.Tensor | None = None,
-        batch: int = 1,
+        self, model: DetectorModel, frames: torch.Tensor, imgsz: int, mode: str, batch: int = 1
     ) -> None:
         if mode not in PIPELINE_MODES:
             raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
         self.model = model
         self.mode = PIPELINE_MODES[mode]
         self.mode_name = mode
+        frame_shape = tuple(frames.shape[1:3])
         self.geometry = letterbox_geometry(*frame_shape, imgsz, model.stride)
         self.device = model.device
-        if frame is None or frame.device != self.device:
-            frame = torch.zeros((batch, *frame_shape, 3), dtype=torch.uint8, device=self.device)
-        self.frame = frame  # the static input: a device buffer, or on the CPU the shared frames themselves
+        self.frames = frames
+        self.each_row = self.device.type == "cuda" and batch == 1
+        if self.device.type == "cpu":
+            self.inputs = [frames[:batch]]
+        elif self.each_row:
+            self.inputs = [mapped_on_device(frames[row : row + 1], self.device) for row in range(len(frames))]
+        else:
+            self.inputs = [torch.zeros((batch, *frame_shape, 3), dtype=torch.uint8, device=self.device)]
         self._predictions = Predictions(model.network)
         # read by the graph on every replay, so new thresholds need no new compile
         self._thresholds_set = (0.25, 0.7)  # conf, iou: the engine's defaults until it sends its own
         self.thresholds = torch.tensor(self._thresholds_set, dtype=torch.float32, device=self.device)
         self.cache_hit = False
-        self._run: Callable[[], torch.Tensor] | None = None
+        self._runs: list[Callable[[], torch.Tensor]] = []  # one per input
 
     def _letterbox(self, frame: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cpu":  # as the eager backend does it there
@@ -131,23 +138,24 @@ class FramePipeline:
         on_gpu = self.device.type == "cuda"
         fn = self._whole_frame if on_gpu else self._network_only
 
-        def inputs() -> tuple[torch.Tensor, ...]:
-            return (self.frame, self.thresholds) if on_gpu else (self._letterbox(self.frame),)
+        def args(frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            return (frame, self.thresholds) if on_gpu else (self._letterbox(frame),)
 
         with torch.inference_mode():
             report("tracing", 0.05, "eager reference run")
-            fn(*inputs())  # the Detect head builds its anchors here, outside the trace
+            fn(*args(self.inputs[0]))  # the Detect head builds its anchors here, outside the trace
             detail = "no compile needed"
             if self.mode.inductor is not None:
-                fn, detail = self._compiled(fn, inputs(), saved, report)
+                fn, detail = self._compiled(fn, args(self.inputs[0]), saved, report)
             if self.mode.cuda_graph and on_gpu:
-                report("capturing graphs", 0.85, "one CUDA graph for the whole frame")
-                self._run = capture_graph(fn, *inputs())
+                report("capturing graphs", 0.85, f"{len(self.inputs)} CUDA graphs of the whole frame")
+                self._runs = [capture_graph(fn, *args(frame)) for frame in self.inputs]
             else:
-                self._run = lambda: fn(*inputs())
+                self._runs = [_each_call(fn, args, frame) for frame in self.inputs]
             report("warm-up runs", 0.95)
-            for _ in range(3):
-                self._run()
+            for run in self._runs:
+                for _ in range(3):
+                    run()
             if on_gpu:
                 torch.cuda.synchronize(self.device)
         report("ready", 1.0, detail)
@@ -195,10 +203,46 @@ class FramePipeline:
         detail = "from the on-disk cache" if self.cache_hit else "compiled cold (cache miss)"
         return compiled, detail + problem
 
-    def __call__(self) -> torch.Tensor:
-        if self._run is None:
+    def __call__(self, rows: Sequence[int]) -> torch.Tensor:
+        """Run the frames in these rows of ``frames``, one per batch entry."""
+        if not self._runs:
             raise RuntimeError("frame pipeline used before prepare()")
-        return self._run()
+        if self.each_row:
+            return self._runs[rows[0]]()
+        for target, row in zip(self.inputs[0], rows, strict=True):
+            source = self.frames[row]
+            if target.data_ptr() != source.data_ptr():  # on the CPU the first rows are the input
+                target.copy_(source, non_blocking=True)
+        return self._runs[0]()
+
+
+def _each_call(
+    fn: Callable[..., torch.Tensor], args: Callable[[torch.Tensor], tuple], frame: torch.Tensor
+) -> Callable[[], torch.Tensor]:
+    """``fn`` on ``frame`` with its arguments made at each call (the CPU letterboxes the frame then)."""
+    return lambda: fn(*args(frame))
+
+
+class _HostBytes:
+    """Page-locked host memory described by the CUDA array interface, from which torch builds a
+    CUDA tensor; that tensor holds this object, and so the host tensor, for as long as it lives."""
+
+    def __init__(self, host: torch.Tensor) -> None:
+        if host.dtype != torch.uint8 or not host.is_contiguous():
+            raise ValueError("only contiguous uint8 frames are mapped")
+        self.host = host
+        self.__cuda_array_interface__ = {
+            "shape": tuple(host.shape),
+            "typestr": "|u1",
+            "data": (host.data_ptr(), False),
+            "version": 3,
+        }
+
+
+def mapped_on_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CUDA tensor at the address of the page-locked host tensor ``host`` (unified addressing):
+    kernels that read it fetch the bytes over the bus as they need them."""
+    return torch.as_tensor(_HostBytes(host), device=device)
 
 
 def capture_graph(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> Callable[[], torch.Tensor]:

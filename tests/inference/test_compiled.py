@@ -26,6 +26,7 @@ from inspector.inference import backends, compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compiled_worker import compiled_marker, saved_function
 from inspector.inference.engine import Engine
+from inspector.inference.frame_pipeline import mapped_on_device
 from inspector.inference.model import load_detector
 from inspector.paths import demo_model_path
 
@@ -226,7 +227,7 @@ def test_compiled_cuda_fp16_matches_eager(mode):
         compiled.use(backend)
         assert _agree(eager, compiled, frames) >= 3
         pooled = _pooled_frames_agree(backend, eager, compiled, seed=12)
-        # on a GPU the worker copies them from the pool to the device: nothing went through the staging row
+        # on a GPU the worker's graphs read them in the pool: nothing went through the staging row
         staging = backend.frame_pool.frames[0].numpy()
         assert not any(np.array_equal(staging, f.image) for f in pooled)
         # the NMS ran in the graph and settled, with the engine's thresholds: the host took its rows
@@ -250,3 +251,55 @@ def test_compiled_cuda_fp16_matches_eager(mode):
             again.close()
     fp32 = dataclasses.replace(model, dtype=torch.float32)
     assert not CompiledBackend(fp32, 416, mode).is_cached((720, 1280), mode)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_mapped_frame_is_read_by_the_device_where_it_lies():
+    host = torch.zeros((2, 4, 6, 3), dtype=torch.uint8).share_memory_()
+    compiled_worker._pin(host)
+    try:
+        mapped = mapped_on_device(host[1:2], torch.device("cuda"))
+        assert mapped.is_cuda and mapped.data_ptr() == host[1].data_ptr()
+        host[1] = 7
+        assert int(mapped.sum()) == 7 * 72
+        host[1, 3, 5, 2] = 200  # no copy was taken: the next kernel sees the host's write
+        assert int(mapped.sum()) == 7 * 71 + 200
+        del mapped
+    finally:
+        compiled_worker._unpin(host)
+    with pytest.raises(ValueError, match="contiguous"):
+        mapped_on_device(host[:, ::2], torch.device("cuda"))
+
+
+@pytest.mark.slow
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("batch", [1, 2])
+def test_compiled_cuda_1080p_frames_agree_read_in_place_or_copied_as_a_batch(batch):
+    """1080p at 640 is the odd whole factor 3 (a strided letterbox); one frame is read where it
+    lies, a batch of two is copied to the device."""
+    model = load_detector(demo_model_path(), torch.device("cuda"))
+    line = SyntheticConveyor(seed=13, width=1920, height=1080, fps=0)
+    frames = [line.render(i).image for i in (0, 45, 90, 135)]
+    eager = Engine(model, imgsz=640)
+    compiled = Engine(model, imgsz=640)
+    backend = CompiledBackend(model, 640, "reduce-overhead")
+    try:
+        backend.prepare((1080, 1920), batch=batch)
+        compiled.use(backend)
+        compared = 0
+        for start in range(0, len(frames), batch):
+            group = frames[start : start + batch]
+            for ref, out in zip(eager.detect_batch(group), compiled.detect_batch(group), strict=True):
+                assert out.backend.startswith("compiled")
+                m = match(
+                    [(d.class_name, d.box) for d in ref.detections],
+                    [(d.class_name, d.box) for d in out.detections],
+                    0.9,
+                )
+                assert m.missed == m.extra == 0, (ref.detections, out.detections)
+                compared += len(m.pairs)
+        assert compared >= 4
+    finally:
+        backend.close()
