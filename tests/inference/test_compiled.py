@@ -277,17 +277,20 @@ def test_a_mapped_frame_is_read_by_the_device_where_it_lies():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("batch", [1, 2])
 def test_compiled_cuda_1080p_frames_agree_read_in_place_or_copied_as_a_batch(batch):
-    """1080p at 640 is the odd whole factor 3 (a strided letterbox); one frame is read where it
-    lies, a batch of two is copied to the device."""
+    """1080p at 640 is the odd whole factor 3 (a strided letterbox); a frame is read where it lies
+    in the pool, a batch of two is copied to the device."""
     model = load_detector(demo_model_path(), torch.device("cuda"))
     line = SyntheticConveyor(seed=13, width=1920, height=1080, fps=0)
-    frames = [line.render(i).image for i in (0, 45, 90, 135)]
     eager = Engine(model, imgsz=640)
     compiled = Engine(model, imgsz=640)
     backend = CompiledBackend(model, 640, "reduce-overhead")
     try:
         backend.prepare((1080, 1920), batch=batch)
         compiled.use(backend)
+        capture_into(line, backend.frame_pool)
+        frames = [line.render(i).image for i in (0, 45, 90, 135)]
+        # four rows of the pool, each with its own graph (they share one memory pool) at batch 1
+        assert len({backend.frame_pool.index_of(f) for f in frames} - {None}) == 4
         compared = 0
         for start in range(0, len(frames), batch):
             group = frames[start : start + batch]
