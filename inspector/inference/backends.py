@@ -72,7 +72,7 @@ class CompiledResult:
 
     candidates: np.ndarray  # (N, k, 7) float32, in model-input pixels; see ``decide_in_graph``
     transfer_ms: float  # the hand-over both ways, and a copy into shared memory for a frame not in the pool
-    device_ms: float  # the worker's side: host→device copy, letterbox, network, copy back
+    device_ms: float  # the worker's side: letterbox (reading the frame in place), network, NMS, copy back
 
 
 class CompiledBackend:

@@ -35,7 +35,8 @@ class StageTimes:
     """Milliseconds per stage; on CUDA each stage is synchronised, so the split is real.
 
     On the compiled backend the letterbox runs inside the compiled graph: ``pre`` is then the
-    hand-over to its worker (shared-memory copy and pipe) and ``infer`` all the worker's device time.
+    hand-over to its worker (mailbox and doorbell, and a copy into shared memory for a frame not
+    captured there) and ``infer`` all the worker's device time.
     """
 
     pre_ms: float

@@ -2,8 +2,9 @@
 
 At batch 1 YOLO is bound by kernel launches, not arithmetic, so the win comes from launching the
 whole frame at once: Inductor fuses the letterbox into a few kernels, and on CUDA the function is
-recorded as one CUDA graph by ``torch.cuda.graph``. The graph is captured by hand (not by
-``mode="reduce-overhead"``'s graph trees), so it can be built and replayed in any thread.
+recorded as one CUDA graph by ``torch.cuda.graph`` (at batch 1, one per row of the frame pool).
+The graphs are captured by hand (not by ``mode="reduce-overhead"``'s graph trees), so they can be
+built and replayed in any thread.
 """
 
 from __future__ import annotations
