@@ -21,6 +21,7 @@ from inspector.inference.model import load_detector, model_input_size
 from inspector.inspection.rules import InspectionRules
 from inspector.metrics import LatencyTracker
 from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
+from inspector.stop_signals import stop_signals_interrupt
 from inspector.storage.database import open_database
 from inspector.storage.queries import DefectFilter, count_defects
 from inspector.storage.writer import DefectWriter, RunInfo
@@ -96,41 +97,42 @@ def run_headless(opts: RunOptions, say: Say = lambda m: print(m, file=sys.stderr
     started = time.perf_counter()
     compile_s = 0.0
     timed_frames = 0
-    capture.start()
     interrupted = False
-    try:
-        while opts.frames is None or inspector.frames < opts.frames:
-            frame = slot.take(timeout=0.5)
-            if frame is None:
-                if slot.closed:
-                    break
-                continue
-            if inspector.frames == 0 and compiled is not None:
-                compile_s = _switch_backend(engine, compiled, frame.height, frame.width, say)
-                started = time.perf_counter()  # rates and latencies describe the line, not the compile
-            result = inspector.process(frame)
-            if reason := engine.take_fallback():
-                say(f"{reason}; continuing on the eager backend")
-            if frame.captured_at >= started:
-                for stage, ms in result.stage_ms().items():
-                    latency.add(stage, ms)
-                timed_frames += 1
+    with stop_signals_interrupt():  # a kill or a closed terminal closes the run as Ctrl+C does
+        try:
+            capture.start()
+            while opts.frames is None or inspector.frames < opts.frames:
+                frame = slot.take(timeout=0.5)
+                if frame is None:
+                    if slot.closed:
+                        break
+                    continue
+                if inspector.frames == 0 and compiled is not None:
+                    compile_s = _switch_backend(engine, compiled, frame.height, frame.width, say)
+                    started = time.perf_counter()  # rates and latencies describe the line, not the compile
+                result = inspector.process(frame)
+                if reason := engine.take_fallback():
+                    say(f"{reason}; continuing on the eager backend")
+                if frame.captured_at >= started:
+                    for stage, ms in result.stage_ms().items():
+                        latency.add(stage, ms)
+                    timed_frames += 1
+                if detections_file is not None:
+                    _write_detections(detections_file, result, source.name)
+        except KeyboardInterrupt as exc:
+            interrupted = True
+            say(f"stopped by {exc.args[0] if exc.args else 'SIGINT'}; finishing the run")
+        finally:
+            elapsed = time.perf_counter() - started
+            stop.set()
+            source.cancel()
+            capture.join(timeout=10)
+            if compiled is not None:
+                compiled.close()
             if detections_file is not None:
-                _write_detections(detections_file, result, source.name)
-    except KeyboardInterrupt:
-        interrupted = True
-        say("interrupted; finishing the run")
-    finally:
-        elapsed = time.perf_counter() - started
-        stop.set()
-        source.cancel()
-        capture.join(timeout=10)
-        if compiled is not None:
-            compiled.close()
-        if detections_file is not None:
-            detections_file.close()
-        writer.end_run(run_id, inspector.frames)
-        writer.stop()
+                detections_file.close()
+            writer.end_run(run_id, inspector.frames)
+            writer.stop()
     if slot.error:
         say(slot.error)
     logged = count_defects(db, DefectFilter(run_id=run_id))

@@ -2,9 +2,11 @@
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,36 @@ def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
     for stage in ("capture", "pre", "infer", "post", "total"):
         p = summary["latency_ms"][stage]
         assert 0 <= p["p50"] <= p["p95"] <= p["p99"]
+
+
+def test_a_kill_closes_the_run_as_ctrl_c_does(tmp_path):
+    db, out = tmp_path / "log.sqlite", tmp_path / "dets.jsonl"
+    args = ["run", "--headless", "--source", "synthetic:fps=0", "--db", str(db), "--json"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "inspector", *args, "--detections-out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        deadline = time.monotonic() + 120
+        while not (out.is_file() and len(out.read_text().splitlines()) >= 5):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # a second kill does not cut the closing short
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "stopped by SIGTERM; finishing the run" in stderr
+    summary = json.loads(stdout)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary["interrupted"] and summary["frames"] == len(lines) >= 5
+    with sqlite3.connect(db) as conn:
+        frames, ended = conn.execute("SELECT frames, ended_at FROM runs").fetchone()
+        in_db = conn.execute("SELECT COUNT(*) FROM defects").fetchone()[0]
+    assert frames == len(lines) and ended is not None
+    assert in_db == summary["defects_logged"] == sum(len(line["detections"]) for line in lines)
 
 
 def test_history_lists_and_exports(tmp_path, capsys):
