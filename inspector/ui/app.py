@@ -26,6 +26,7 @@ def run_app(
 
     from inspector.ui.main_window import MainWindow
     from inspector.ui.settings import remembered_config, station_settings
+    from inspector.ui.stop_signals import close_on_stop_signals
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("inspector")
@@ -53,4 +54,5 @@ def run_app(
             app.quit()
 
         QTimer.singleShot(int(exit_after * 1000), finish)
-    return app.exec()
+    with close_on_stop_signals(window):
+        return app.exec()

@@ -1,0 +1,52 @@
+"""A stop from outside (``kill``, a logout, Ctrl+C in the terminal) closes the window as the operator
+would: the line stops, the writer commits what it holds, the run is closed and the line remembered.
+
+Python runs a signal's handler only between bytecodes of the main thread, and the GUI thread can sit
+in Qt's event loop for as long as nothing happens; so the signal's number is also written into a
+socket (``signal.set_wakeup_fd``) that the event loop watches, and the loop wakes at once."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from types import FrameType
+
+from PySide6.QtCore import QSocketNotifier
+from PySide6.QtWidgets import QWidget
+
+from inspector.stop_signals import stop_signals_handled
+
+
+@contextlib.contextmanager
+def close_on_stop_signals(window: QWidget) -> Iterator[None]:
+    """Within the block, the first stop signal closes ``window`` from the event loop; later ones
+    are ignored while it closes."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    received: list[str] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+
+    def wake() -> None:
+        with contextlib.suppress(BlockingIOError):
+            reader.recv(64)
+        if received and window.isVisible():
+            print(f"stopped by {received[0]}; closing the station", file=sys.stderr)
+            window.close()
+
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+    notifier.activated.connect(wake)
+    before = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        with stop_signals_handled(note):
+            yield
+    finally:
+        signal.set_wakeup_fd(before)
+        notifier.setEnabled(False)
+        reader.close()
+        writer.close()
