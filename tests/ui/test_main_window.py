@@ -13,16 +13,6 @@ from inspector.ui.main_window import READY_AHEAD, MainWindow
 from inspector.ui.station import Line, LineConfig
 
 
-@pytest.fixture
-def window(qtbot, db_path):
-    config = LineConfig(source="synthetic:fps=15", weights=str(demo_model_path()), device="cpu", imgsz=160)
-    win = MainWindow(config, db_path)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
 def _frames_painted(qtbot, win, n, timeout=30_000):
     start = win.view.shown
     qtbot.waitUntil(lambda: win.view.shown >= start + n, timeout=timeout)
@@ -177,19 +167,13 @@ def test_a_bad_source_shows_a_banner_and_the_window_stays_usable(qtbot, db_path)
     win.close()
 
 
-def test_threads_are_stopped_at_close(qtbot, db_path):
-    win = MainWindow(
-        LineConfig(source="synthetic:fps=15", weights=str(demo_model_path()), device="cpu", imgsz=160),
-        db_path,
-    )
-    qtbot.addWidget(win)
-    win.show()
-    win.start_line()
-    _frames_painted(qtbot, win, 2)
-    threads: list[QThread] = [win.line.capture, win.line.inspection]
-    win.close()
+def test_threads_are_stopped_at_close(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 2)
+    threads: list[QThread] = [window.line.capture, window.line.inspection]
+    window.close()
     assert all(not t.isRunning() for t in threads)
-    assert not win.writer._thread.is_alive()
+    assert not window.writer._thread.is_alive()
 
 
 def test_changing_the_source_restarts_the_line_on_it(qtbot, window, synthetic_video):
