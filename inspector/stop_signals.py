@@ -43,3 +43,11 @@ def stop_signals_interrupt() -> Iterator[None]:
 
     with stop_signals_handled(interrupt):
         yield
+
+
+def ignore_stop_signals() -> None:
+    """For a helper process whose life its parent manages: a Ctrl+C in the terminal reaches every
+    process of the group, and a service manager's stop may too, but only the parent decides when
+    the helper ends (and the helper ends by itself when the parent is gone)."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)

@@ -33,6 +33,7 @@ from inspector.inference import frame_pipeline, postprocess, preprocess
 from inspector.inference import model as model_module
 from inspector.inference.frame_pipeline import FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
+from inspector.stop_signals import ignore_stop_signals
 
 SPIN_S = 0.002  # how long a side busy-polls for the other's signal before it blocks
 ALIVE_CHECK_S = 0.5  # a blocked side looks this often whether the other one is still there
@@ -88,6 +89,7 @@ def serve(
     conn: Connection, bell: Doorbell, weights: str, device: str, imgsz: int, cache_dir: str | None
 ) -> None:
     """The child's main loop; every failure becomes a message, never a silent exit."""
+    ignore_stop_signals()  # the parent closes this process when the station stops
     if cache_dir:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
     try:

@@ -176,6 +176,20 @@ def test_the_worker_ends_when_its_parent_dies_without_a_word(demo_model):
             time.sleep(0.1)
 
 
+def test_a_stop_signal_to_the_whole_group_leaves_the_worker_to_its_parent(demo_model):
+    backend = CompiledBackend(demo_model, 128, "default")
+    try:
+        backend.wait_started()
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):  # Ctrl+C, a closed terminal, a kill
+            os.kill(backend._process.pid, sig)
+        time.sleep(1.0)
+        assert backend._process.is_alive()
+        process = backend._process
+    finally:
+        backend.close()
+    assert process.exitcode == 0  # closed by its parent's word
+
+
 _ORPHANING_PARENT = """
 import os, signal, sys, torch
 from inspector.inference.backends import CompiledBackend
