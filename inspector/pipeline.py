@@ -9,11 +9,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from inspector.capture.base import Frame, FrameSource, SourceError
 from inspector.inference.engine import Detection, Engine, StageTimes
 from inspector.inspection.rules import InspectionRules, Verdict
-from inspector.storage.writer import DefectRecord, DefectWriter, context_crop, utc_now
+from inspector.storage.writer import DefectRecord, DefectWriter, context_crop
 
 
 class FrameSlot:
@@ -156,14 +157,16 @@ class Inspector:
         )
 
     def _records(self, frame: Frame, defects: tuple[Detection, ...], backend: str) -> list[DefectRecord]:
-        now = utc_now()
+        # when the part was in view, which is what a line's other records are matched against; the
+        # inference may come later (a busy CPU, a frame waiting while a compile finishes)
+        seen = datetime.fromtimestamp(frame.wall_time, UTC).replace(tzinfo=None)
         records = []
         for d in defects:
             crop, origin = context_crop(frame.image, d.box) if self.save_images else (None, (0, 0))
             records.append(
                 DefectRecord(
                     run_id=self.run_id,  # type: ignore[arg-type]
-                    detected_at=now,
+                    detected_at=seen,
                     frame_index=frame.index,
                     class_name=d.class_name,
                     confidence=d.confidence,

@@ -1,5 +1,6 @@
 import threading
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -83,5 +84,7 @@ def test_inspector_logs_only_defects_that_pass_the_rules(demo_model, db_path):
     rows = query_defects(engine, limit=1000)
     assert len(rows) == inspector.defects_logged == sum(len(r.verdict.defects) for r in results) > 0
     assert {r.class_name for r in rows} == {"dent"}
+    seen = {r.frame.index: datetime.fromtimestamp(r.frame.wall_time, UTC) for r in results}
+    assert all(row.detected_at == seen[row.frame_index].replace(tzinfo=None) for row in rows), "frame's time"
     assert any(d.class_name != "dent" for r in results for d in r.detections), "other classes were seen"
     assert all(r.latency_ms >= r.times.infer_ms for r in results)
