@@ -81,7 +81,6 @@ class FramePipeline:
             raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
         self.model = model
         self.mode = PIPELINE_MODES[mode]
-        self.mode_name = mode
         frame_shape = tuple(frames.shape[1:3])
         self.geometry = letterbox_geometry(*frame_shape, imgsz, model.stride)
         self.device = model.device
