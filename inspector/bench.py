@@ -12,6 +12,7 @@ measured in one run are what to compare.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import tempfile
 import threading
@@ -42,6 +43,10 @@ Batch = list[np.ndarray]
 Contender = Callable[[Batch], list[Boxes]]  # a batch of frames → each frame's boxes
 ROUNDS = 10  # turns each contender takes at being timed
 FLOOR = "forward only (floor)"
+# the same at the square input a model is trained and usually quoted at (imgsz x imgsz): what a
+# "forward only" number elsewhere means, and above the floor where frames are not square
+SQUARE_FLOOR = "forward only, square input"
+FLOORS = (FLOOR, SQUARE_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -192,11 +197,16 @@ def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Contender
 
 def forward_floor(model: DetectorModel, input_hw: tuple[int, int], batch: int = 1) -> Contender:
     """The network alone, input already on the device, Inductor-compiled and on CUDA one graph:
-    what no whole-frame path can beat. It ignores the frames it is given and finds nothing."""
+    what no whole-frame path can beat. It ignores the frames it is given and finds nothing.
+
+    It runs a copy of the network: the Detect head keeps the anchors of the last input size it saw,
+    and another size (the eager contender's, the other floor's) must not send this one back to
+    Dynamo."""
+    network = copy.deepcopy(model.network)
     x = torch.rand((batch, 3, *input_hw), device=model.device).to(model.dtype)
     with torch.inference_mode():
-        model.network(x)  # anchors are built on the first eager call
-        fn = torch.compile(Predictions(model.network), fullgraph=True, dynamic=False)
+        network(x)  # anchors are built on the first eager call
+        fn = torch.compile(Predictions(network), fullgraph=True, dynamic=False)
         fn(x)
         shutdown_compile_workers()
         run = capture_graph(fn, x) if model.device.type == "cuda" else (lambda: fn(x))
@@ -379,6 +389,9 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
                 contenders["ultralytics predict reduce-overhead"] = theirs_compiled
             say("compiling the network's forward alone (the floor)")
             contenders[FLOOR] = forward_floor(model, input_hw, opts.batch)
+            if input_hw != (opts.imgsz, opts.imgsz):
+                say(f"compiling the forward alone at {opts.imgsz}x{opts.imgsz}")
+                contenders[SQUARE_FLOOR] = forward_floor(model, (opts.imgsz, opts.imgsz), opts.batch)
         for mode in opts.modes:
             name = f"inspector compiled ({mode})"
             say(f"{name}: cold compile, then a new worker from the warm cache")
@@ -420,13 +433,14 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
 
 def _speedups(latency: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Each inspector contender's p50 against the others' (above 1: inspector is faster)."""
-    others = [k for k in latency if not k.startswith("inspector")]
+    others = [k for k in latency if not k.startswith("inspector") and k not in FLOORS]
     out = {}
     for name, stats in latency.items():
         if name.startswith("inspector"):
-            out[name] = {f"vs {o}": round(latency[o]["p50"] / stats["p50"], 2) for o in others if o != FLOOR}
-            if FLOOR in latency:
-                out[name]["x floor"] = round(stats["p50"] / latency[FLOOR]["p50"], 2)
+            out[name] = {f"vs {o}": round(latency[o]["p50"] / stats["p50"], 2) for o in others}
+            for floor, key in zip(FLOORS, ("x floor", "x square floor"), strict=True):
+                if floor in latency:
+                    out[name][key] = round(stats["p50"] / latency[floor]["p50"], 2)
     return out
 
 
