@@ -36,7 +36,8 @@ def close_on_stop_signals(window: QWidget) -> Iterator[None]:
         with contextlib.suppress(BlockingIOError):
             reader.recv(64)
         if received and window.isVisible():
-            print(f"stopped by {received[0]}; closing the station", file=sys.stderr)
+            with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
+                print(f"stopped by {received[0]}; closing the station", file=sys.stderr)
             window.close()
 
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
