@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from PySide6.QtCore import QSocketNotifier
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from inspector.stop_signals import stop_signals_handled
 
@@ -38,6 +38,12 @@ def close_on_stop_signals(window: QWidget) -> Iterator[None]:
         if received and window.isVisible():
             with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
                 print(f"stopped by {received[0]}; closing the station", file=sys.stderr)
+            # a dialog open over the window (a file picker, say) would keep its caller waiting, and
+            # its answer could start a line on the closed window: it returns as cancelled first
+            for _ in range(8):  # dialogs over dialogs, but never forever
+                if (dialog := QApplication.activeModalWidget()) is None:
+                    break
+                dialog.close()
             window.close()
 
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
