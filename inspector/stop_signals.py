@@ -1,5 +1,5 @@
-"""The signals that ask the station to stop from outside: Ctrl+C, ``kill``, a closed terminal, a
-logout or a service manager. Each is taken as the operator's own stop (the line stops, the writer
+"""The signals that ask the station to stop from outside: Ctrl+C, ``kill``, a closed terminal or a
+service manager stopping it. Each is taken as the operator's own stop (the line stops, the writer
 commits what it holds, the run is closed with its frame count), not the instant death that is the
 default for all but Ctrl+C."""
 

@@ -42,10 +42,9 @@ class Frame:
 
     ``captured_at`` is ``time.perf_counter()`` at capture, so every later stage can measure its
     latency from the moment the pixels existed; ``wall_time`` is ``time.time()`` then, the time a
-    defect seen in it is logged at. ``image_path`` names the file a folder source
-    read. ``truth`` is only known for the synthetic line: the defects at least half in view;
-    ``truncated`` holds the slivers of those cut off by the frame edge, which neither a label nor
-    a score should count.
+    defect seen in it is logged at. ``image_path`` names the file a folder source read. ``truth``
+    is only known for the synthetic line: the defects at least half in view; ``truncated`` holds
+    the slivers of those cut off by the frame edge, which neither a label nor a score should count.
     """
 
     image: np.ndarray

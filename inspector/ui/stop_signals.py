@@ -1,4 +1,4 @@
-"""A stop from outside (``kill``, a logout, Ctrl+C in the terminal) closes the window as the operator
+"""A stop from outside (``kill``, a service manager, Ctrl+C in the terminal) closes the window as the operator
 would: the line stops, the writer commits what it holds, the run is closed and the line remembered.
 
 Python runs a signal's handler only between bytecodes of the main thread, and the GUI thread can sit
