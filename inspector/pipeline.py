@@ -9,12 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from inspector.capture.base import Frame, FrameSource, SourceError
 from inspector.inference.engine import Detection, Engine, StageTimes
 from inspector.inspection.rules import InspectionRules, Verdict
-from inspector.storage.writer import DefectRecord, DefectWriter, context_crop
+from inspector.storage.writer import DefectRecord, DefectWriter, context_crop, utc_at
 
 
 class FrameSlot:
@@ -159,7 +158,7 @@ class Inspector:
     def _records(self, frame: Frame, defects: tuple[Detection, ...], backend: str) -> list[DefectRecord]:
         # when the part was in view, which is what a line's other records are matched against; the
         # inference may come later (a busy CPU, a frame waiting while a compile finishes)
-        seen = datetime.fromtimestamp(frame.wall_time, UTC).replace(tzinfo=None)
+        seen = utc_at(frame.wall_time)
         records = []
         for d in defects:
             crop, origin = context_crop(frame.image, d.box) if self.save_images else (None, (0, 0))

@@ -56,9 +56,13 @@ class DefectRecord:
     image_origin: tuple[int, int] = (0, 0)
 
 
+def utc_at(timestamp: float) -> datetime:
+    """A ``time.time()`` value as naive UTC, as the database stores it."""
+    return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
+
+
 def utc_now() -> datetime:
-    """Naive UTC, as the database stores it."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return utc_at(time.time())
 
 
 def context_crop(
