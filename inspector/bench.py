@@ -46,7 +46,7 @@ FLOOR = "forward only (floor)"
 # the same at the square input a model is trained and usually quoted at (imgsz x imgsz): what a
 # "forward only" number elsewhere means, and above the floor where frames are not square
 SQUARE_FLOOR = "forward only, square input"
-FLOORS = (FLOOR, SQUARE_FLOOR)
+FLOORS = {FLOOR: "x floor", SQUARE_FLOOR: "x square floor"}  # each floor, and its ratio's key
 
 
 @dataclass(frozen=True)
@@ -438,7 +438,7 @@ def _speedups(latency: dict[str, dict[str, float]]) -> dict[str, dict[str, float
     for name, stats in latency.items():
         if name.startswith("inspector"):
             out[name] = {f"vs {o}": round(latency[o]["p50"] / stats["p50"], 2) for o in others}
-            for floor, key in zip(FLOORS, ("x floor", "x square floor"), strict=True):
+            for floor, key in FLOORS.items():
                 if floor in latency:
                     out[name][key] = round(stats["p50"] / latency[floor]["p50"], 2)
     return out
