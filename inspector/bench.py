@@ -208,15 +208,7 @@ def forward_floor(model: DetectorModel, input_hw: tuple[int, int], batch: int = 
         fn(x)
         shutdown_compile_workers()
         run = capture_graph(fn, x) if model.device.type == "cuda" else (lambda: fn(x))
-    sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
-
-    def call(frames: Batch) -> list[Boxes]:
-        with torch.inference_mode():
-            run()
-            sync()
-        return [[] for _ in frames]
-
-    return call
+    return _forward_only(run, model.device)
 
 
 def compiled_forward(opts: BenchOptions) -> Contender:
@@ -234,11 +226,16 @@ def compiled_forward(opts: BenchOptions) -> Contender:
         for _ in range(3):  # graph trees record on the second and third calls
             fn(x)
     shutdown_compile_workers()
-    sync = torch.cuda.synchronize if opts.device.type == "cuda" else (lambda: None)
+    return _forward_only(lambda: fn(x), opts.device)
+
+
+def _forward_only(run: Callable[[], object], device: torch.device) -> Contender:
+    """A contender that runs ``run`` and waits for the device: it ignores the frames, finds nothing."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def call(frames: Batch) -> list[Boxes]:
         with torch.inference_mode():
-            fn(x)
+            run()
             sync()
         return [[] for _ in frames]
 
