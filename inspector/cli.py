@@ -177,6 +177,10 @@ def _demo_or(weights: str | None) -> str:
 
 
 def _cmd_window(args: argparse.Namespace) -> int:
+    from inspector.ui.qt_env import window_problem
+
+    if problem := window_problem():
+        raise UsageError(problem)
     from inspector.ui.app import run_app
     from inspector.ui.station import LineConfig
 
