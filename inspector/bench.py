@@ -223,7 +223,7 @@ def compiled_forward(opts: BenchOptions) -> Contender:
     fn = torch.compile(Predictions(network), mode="reduce-overhead", fullgraph=True, dynamic=False)
     with torch.inference_mode():
         network(x)  # anchors are built on the first eager call
-        for _ in range(3):  # graph trees record on the second and third calls
+        for _ in range(3):  # the first call compiles, the second records the CUDA graph, the third replays it
             fn(x)
     shutdown_compile_workers()
     return _forward_only(lambda: fn(x), opts.device)
