@@ -48,7 +48,26 @@ def window_problem(environ: Mapping[str, str] = os.environ, platform: str = sys.
     problem = (library_problem(plugin) or library_problem(Path(XCB_CURSOR))) if plugin.exists() else None
     if problem:
         return f"Qt cannot load its X11 plugin ({problem}); on Debian or Ubuntu: apt install {XCB_PACKAGES}"
+    if plugin.exists() and not x_server_answers(environ["DISPLAY"]):
+        return (
+            f"cannot connect to the screen {environ['DISPLAY']} (DISPLAY): is its X server running, and "
+            "may this user open windows on it? Or run the line without a window: inspector run --headless"
+        )
     return None
+
+
+def x_server_answers(display: str) -> bool:
+    """Whether an X connection to ``display`` opens, through the libxcb that Qt's plugin uses."""
+    xcb = ctypes.CDLL("libxcb.so.1")
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)  # never NULL: an error object at worst
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
 
 
 def xcb_plugin_path() -> Path:
