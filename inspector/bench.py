@@ -466,17 +466,19 @@ def _speedups(latency: dict[str, dict[str, float]]) -> dict[str, dict[str, float
 
 def format_bench(report: dict[str, Any]) -> str:
     unit = "frame" if report["batch"] == 1 else f"batch of {report['batch']}"
+    header = "end to end, ms per " + unit
+    width = max(len(name) for name in [header, *report["latency_ms"]]) + 2  # the names' column
     lines = [
         f"{report['model']} on {report['device']} ({report['dtype']}), {report['frame']} → "
         f"{report['model_input']} input, batch {report['batch']}, {report['iters']} calls, "
         f"torch {report['torch']}"
         + (f", ultralytics {report['ultralytics']}" if "ultralytics" in report else ""),
         "",
-        f"{'end to end, ms per ' + unit:<42}{'p50':>8}{'p95':>8}{'p99':>8}{'std':>8}{'fps':>8}",
+        f"{header:<{width}}{'p50':>8}{'p95':>8}{'p99':>8}{'std':>8}{'fps':>8}",
     ]
     for name, s in report["latency_ms"].items():
         lines.append(
-            f"{name:<42}{s['p50']:>8.2f}{s['p95']:>8.2f}{s['p99']:>8.2f}{s['std']:>8.2f}{s['fps']:>8.0f}"
+            f"{name:<{width}}{s['p50']:>8.2f}{s['p95']:>8.2f}{s['p99']:>8.2f}{s['std']:>8.2f}{s['fps']:>8.0f}"
         )
     if report.get("stage_p50_ms"):
         lines += [
@@ -484,7 +486,8 @@ def format_bench(report: dict[str, Any]) -> str:
             "inspector stages, p50 ms (compiled: pre = hand-over to the worker, infer = its device time)",
         ]
         for name, st in report["stage_p50_ms"].items():
-            lines.append(f"  {name:<40}pre {st['pre']:.3f}  infer {st['infer']:.3f}  post {st['post']:.3f}")
+            times = f"pre {st['pre']:.3f}  infer {st['infer']:.3f}  post {st['post']:.3f}"
+            lines.append(f"  {name:<{width - 2}}{times}")
     lines += ["", "compile"]
     for name, c in report["compile"].items():
         if "error" in c:

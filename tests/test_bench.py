@@ -3,6 +3,7 @@ docs quote from it, and agreement is judged on the boxes, not assumed."""
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from inspector.inference.engine import Engine
 from inspector.paths import demo_model_path
 
 BOX = (10.0, 10.0, 50.0, 50.0)
+H100_REPORT = Path(__file__).parents[1] / "docs" / "bench" / "h100-yolo11n-tc-forward.json"
 
 
 def test_agreement_counts_matches_misses_and_confidence():
@@ -110,3 +112,14 @@ def test_bench_runs_every_inspector_contender_in_batches_and_the_switch_on_cpu()
     assert "inspector compiled (default)" in table and "warm compile on a started worker" in table
     assert "compile worker start" in table
     assert "ms per batch of 2" in table
+
+
+def test_the_table_s_columns_line_up_under_the_longest_contender_name():
+    report = json.loads(H100_REPORT.read_text())
+    lines = format_bench(report).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("end to end"))
+    table = lines[start : start + 1 + len(report["latency_ms"])]
+    assert max(map(len, report["latency_ms"])) > 42  # the torch.compile forward's name
+    assert len({len(line) for line in table}) == 1, table  # every column ends where its header does
+    stages = [line for line in lines if "  pre " in line]
+    assert len(stages) == len(report["stage_p50_ms"]) and len({line.index(" pre ") for line in stages}) == 1
