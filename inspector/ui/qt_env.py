@@ -45,10 +45,11 @@ def window_problem(environ: Mapping[str, str] = os.environ, platform: str = sys.
             "session, or run the line without a window: inspector run --headless"
         )
     plugin = xcb_plugin_path()
-    problem = (library_problem(plugin) or library_problem(Path(XCB_CURSOR))) if plugin.exists() else None
-    if problem:
+    if not plugin.exists():  # a Qt laid out otherwise: it says what it lacks itself
+        return None
+    if problem := library_problem(plugin) or library_problem(Path(XCB_CURSOR)):
         return f"Qt cannot load its X11 plugin ({problem}); on Debian or Ubuntu: apt install {XCB_PACKAGES}"
-    if plugin.exists() and not x_server_answers(environ["DISPLAY"]):
+    if not x_server_answers(environ["DISPLAY"]):
         return (
             f"cannot connect to the screen {environ['DISPLAY']} (DISPLAY): is its X server running, and "
             "may this user open windows on it? Or run the line without a window: inspector run --headless"
