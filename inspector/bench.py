@@ -211,13 +211,12 @@ def forward_floor(model: DetectorModel, input_hw: tuple[int, int], batch: int = 
     return _forward_only(run, model.device)
 
 
-def compiled_forward(opts: BenchOptions) -> Contender:
-    """ultralytics' network as it comes (fused; fp16 on CUDA), under ``torch.compile(mode=
+def compiled_forward(opts: BenchOptions, dtype: torch.dtype) -> Contender:
+    """ultralytics' network as it comes (fused, in inspector's ``dtype``), under ``torch.compile(mode=
     "reduce-overhead")``, on a square input already on the device: the forward-only figure as it is
     usually measured. Above ``forward_floor``, which is inspector's own graph of a network it has
     changed (depthwise layers, no graph-tree bookkeeping, the frames' own input size)."""
     network = ultralytics_yolo()(opts.weights, task="detect", verbose=False).model.fuse(verbose=False)
-    dtype = torch.float16 if opts.device.type == "cuda" else torch.float32
     network = network.to(device=opts.device, dtype=dtype).eval()
     x = torch.rand((opts.batch, 3, opts.imgsz, opts.imgsz), device=opts.device).to(dtype)
     fn = torch.compile(Predictions(network), mode="reduce-overhead", fullgraph=True, dynamic=False)
@@ -411,7 +410,7 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
             say("compiling the network's forward alone (the floor)")
             contenders[FLOOR] = forward_floor(model, input_hw, opts.batch)
             say(f"compiling ultralytics' network alone at {opts.imgsz}x{opts.imgsz}, mode reduce-overhead")
-            contenders[COMPILED_FORWARD] = compiled_forward(opts)
+            contenders[COMPILED_FORWARD] = compiled_forward(opts, model.dtype)
         for mode in opts.modes:
             name = f"inspector compiled ({mode})"
             say(f"{name}: cold compile, then a new worker from the warm cache")
