@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from inspector.capture.base import SourceError
 from inspector.capture.spec import SOURCE_HELP
+from inspector.errors import InspectorError
 from inspector.inspection.rules import parse_roi
+from inspector.line.config import LineConfig
+from inspector.logs import log_path, setup_logging
 from inspector.paths import compile_cache_dir, demo_model_path
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+EXIT_INTERNAL = 70  # a bug: the traceback is in the log
+
+log = logging.getLogger("inspector.cli")
+
+HEADLESS_ONLY = ("frames", "json", "detections_out")
+WINDOW_ONLY = ("exit_after", "screenshot")
 
 
-class UsageError(ValueError):
+class UsageError(InspectorError):
     """Bad input the operator can fix; printed as one line."""
 
 
@@ -56,9 +65,9 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--imgsz", type=int, default=None, help="model input size (default: as trained)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic line")
-    p.add_argument("--conf", type=float, default=0.5, help="minimum confidence of a defect")
+    p.add_argument("--conf", type=float, default=None, help="minimum confidence of a defect (0.5)")
     p.add_argument(
-        "--iou", type=float, default=0.5, help="NMS IoU: overlapping boxes of a class above it merge"
+        "--iou", type=float, default=None, help="NMS IoU: overlapping boxes of a class above it merge (0.5)"
     )
     p.add_argument("--db", type=Path, default=None, help="defect database (default: user data dir)")
     p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds")
@@ -76,11 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the line (with --headless: without a window)")
     run.add_argument("--headless", action="store_true", help="no window; print a summary at the end")
     _add_line_options(run)
-    run.add_argument("--backend", default="eager", help="eager or compiled")
+    run.add_argument("--backend", default=None, help="eager or compiled")
     run.add_argument(
         "--mode",
-        default="reduce-overhead",
-        help="compile mode for --backend compiled (see `inspector bench`)",
+        default=None,
+        help="compile mode for --backend compiled (reduce-overhead; see `inspector bench`)",
     )
     run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")
@@ -119,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--source", default="synthetic", help="the synthetic source the run used")
     evaluate.add_argument("--seed", type=int, default=0, help="the run's --seed")
     evaluate.add_argument("--iou", type=float, default=0.5, help="IoU a detection needs to count")
+    evaluate.add_argument(
+        "--conf", type=float, default=LineConfig.min_confidence, help="the run's minimum defect confidence"
+    )
 
     bench = sub.add_parser(
         "bench", help="time ultralytics predict against inspector eager and compiled on 1080p frames"
@@ -176,65 +188,68 @@ def _demo_or(weights: str | None) -> str:
     return path
 
 
+def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
+    """The line the options describe, and the names of the settings given on the command line (they
+    win over what the window remembers)."""
+    given = {
+        "source": args.source,
+        "weights": args.weights,
+        "device": None if args.device == "auto" else args.device,
+        "imgsz": args.imgsz,
+        "min_confidence": args.conf,
+        "iou": args.iou,
+        "backend": getattr(args, "backend", None),
+        "mode": getattr(args, "mode", None),
+        "defect_classes": _classes(getattr(args, "classes", None)),
+        "roi": parse_roi(args.roi) if getattr(args, "roi", None) else None,
+        "loop": getattr(args, "loop", False) or None,
+        "save_images": False if getattr(args, "no_images", False) else None,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    config = LineConfig(
+        **{**given, "weights": _demo_or(args.weights), "seed": args.seed}  # type: ignore[arg-type]
+    )
+    return config, frozenset(given)
+
+
+def _classes(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(sorted({c.strip() for c in text.split(",") if c.strip()}))
+    if not names:
+        raise UsageError("--classes needs at least one class name")
+    return names
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], where: str) -> None:
+    """Options that do not apply here are refused in one line, never ignored."""
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n, None) not in (None, False)]
+    if given:
+        raise UsageError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} {where}")
+
+
 def _cmd_window(args: argparse.Namespace) -> int:
     from inspector.ui.qt_env import window_problem
 
+    _refuse(args, HEADLESS_ONLY, "with run --headless")
+    config, given = _line_config(args)
     if problem := window_problem():
         raise UsageError(problem)
     from inspector.ui.app import run_app
-    from inspector.ui.station import LineConfig
 
-    config = LineConfig(
-        source=args.source or "synthetic",
-        weights=_demo_or(args.weights),
-        device=args.device,
-        imgsz=args.imgsz,
-        min_confidence=args.conf,
-        iou=args.iou,
-        seed=args.seed,
-    )
-    return run_app(
-        config,
-        args.db or _default_db(),
-        args.exit_after,
-        args.screenshot,
-        source_given=args.source is not None,
-        weights_given=args.weights is not None,
-    )
+    return run_app(config, args.db or _default_db(), args.exit_after, args.screenshot, given)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         return _cmd_window(args)
-    from inspector.headless import RunOptions, format_summary, run_headless
-    from inspector.inference.backends import BACKENDS, COMPILE_MODES
+    from inspector.headless import format_summary, run_headless
 
-    if args.backend not in BACKENDS:
-        raise UsageError(f"unknown backend {args.backend!r}: choose {' or '.join(BACKENDS)}")
-    if args.mode not in COMPILE_MODES:
-        raise UsageError(f"unknown compile mode {args.mode!r}: choose {', '.join(COMPILE_MODES)}")
+    _refuse(args, WINDOW_ONLY, "to the window (inspector without --headless)")
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be at least 1")
-    weights = _demo_or(args.weights)
-    opts = RunOptions(
-        source=args.source or "synthetic",
-        weights=weights,
-        backend=args.backend,
-        mode=args.mode,
-        device=args.device,
-        imgsz=args.imgsz,
-        frames=args.frames,
-        seed=args.seed,
-        db=args.db or _default_db(),
-        conf=args.conf,
-        iou=args.iou,
-        classes=frozenset(c.strip() for c in args.classes.split(",")) if args.classes else None,
-        roi=parse_roi(args.roi) if args.roi else None,
-        loop=args.loop,
-        save_images=not args.no_images,
-        detections_out=args.detections_out,
-    )
-    summary = run_headless(opts)
+    config, _ = _line_config(args)
+    summary = run_headless(config, args.db or _default_db(), args.frames, args.detections_out)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return EXIT_RUN_FAILED if summary["source_error"] else 0
 
@@ -275,7 +290,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from inspector.synth_dataset import write_dataset
+    from inspector.lab.synth_dataset import write_dataset
 
     if args.frames < 1 or args.stride < 1:
         raise UsageError("--frames and --stride must be at least 1")
@@ -289,19 +304,19 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from inspector.capture.spec import open_source
     from inspector.capture.synthetic import SyntheticConveyor
-    from inspector.scoring import score_detections
+    from inspector.lab.scoring import score_detections
 
     line = open_source(args.source, seed=args.seed)
     if not isinstance(line, SyntheticConveyor):
         raise UsageError("only runs on the synthetic line have a ground truth to score against")
     if not args.detections.is_file():
         raise UsageError(f"no detections file at {args.detections}")
-    print(json.dumps(score_detections(args.detections, line, args.iou).as_dict(), indent=2))
+    print(json.dumps(score_detections(args.detections, line, args.iou, args.conf).as_dict(), indent=2))
     return 0
 
 
 def _cmd_train_demo(args: argparse.Namespace) -> int:
-    from inspector.training import TrainConfig, train_demo
+    from inspector.lab.training import TrainConfig, train_demo
 
     report = train_demo(
         TrainConfig(
@@ -324,9 +339,9 @@ def _cmd_train_demo(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from inspector.bench import BenchOptions, format_bench, run_bench
     from inspector.inference.backends import COMPILE_MODES
     from inspector.inference.devices import resolve_device
+    from inspector.lab.bench import BenchOptions, format_bench, run_bench
 
     device = resolve_device(args.device)
     default_modes = "reduce-overhead,cuda-graph" if device.type == "cuda" else "default"
@@ -382,9 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # compiled kernels are kept per user, so the next launch compiles from a warm cache
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
-    from inspector.inference.devices import DeviceError
-    from inspector.inference.model import ModelLoadError
-    from inspector.storage.database import StorageError
+    setup_logging()
 
     handlers = {
         None: _cmd_window,
@@ -396,13 +409,20 @@ def main(argv: list[str] | None = None) -> int:
         "bench": _cmd_bench,
         "cache": _cmd_cache,
     }
+    log.info("inspector %s", " ".join(argv if argv is not None else sys.argv[1:]))
     try:
         return handlers[args.command](args)
-    except (UsageError, SourceError, ModelLoadError, DeviceError, StorageError, ValueError) as exc:
+    except InspectorError as exc:
+        log.warning("refused: %s", exc)
         print(f"inspector: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line here, the traceback in the log
+        log.exception("internal error")
+        where = f"details in {log_path()}"
+        print(f"inspector: internal error: {type(exc).__name__}: {exc} ({where})", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -35,7 +35,11 @@ class LatencyTracker:
     """The last ``maxlen`` samples (ms) of each stage."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
+        self.maxlen = maxlen
         self._samples: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=maxlen))
+
+    def clear(self) -> None:
+        self._samples.clear()
 
     def add(self, stage: str, ms: float) -> None:
         self._samples[stage].append(ms)

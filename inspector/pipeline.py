@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inspector.capture.base import Frame, FrameSource, SourceError
-from inspector.inference.engine import Detection, Engine, StageTimes
+from inspector.detections import Detection, StageTimes
+from inspector.inference.engine import Engine
 from inspector.inspection.rules import InspectionRules, Verdict
 from inspector.storage.writer import DefectRecord, DefectWriter, context_crop, utc_at
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # one compile cache per test session, so a compile test pays for a cold compile once
     cache = Path(config.rootpath) / ".pytest_cache" / "torchinductor"
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+    # the log file goes to a folder of this test run, never to the user's own
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="inspector-state-")
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,9 @@ def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
     assert frames == 40
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(40))
-    assert sum(len(line["detections"]) for line in lines) == in_db  # every detection is a defect by default
+    # every detection at the rules' confidence is a defect by default; weaker ones are written too
+    found = [d["confidence"] for line in lines for d in line["detections"]]
+    assert sum(c >= 0.5 for c in found) == in_db and min(found) >= 0.25
     for stage in ("capture", "pre", "infer", "post", "total"):
         p = summary["latency_ms"][stage]
         assert 0 <= p["p50"] <= p["p95"] <= p["p99"]
@@ -90,7 +92,8 @@ def test_a_kill_closes_the_run_as_ctrl_c_does(tmp_path):
         frames, ended = conn.execute("SELECT frames, ended_at FROM runs").fetchone()
         in_db = conn.execute("SELECT COUNT(*) FROM defects").fetchone()[0]
     assert frames == len(lines) and ended is not None
-    assert in_db == summary["defects_logged"] == sum(len(line["detections"]) for line in lines)
+    strong = sum(d["confidence"] >= 0.5 for line in lines for d in line["detections"])
+    assert in_db == summary["defects_logged"] == strong
 
 
 def test_history_lists_and_exports(tmp_path, capsys):
@@ -140,6 +143,14 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--device", "tpu"], "unknown device"),
         (["--roi", "1,2"], "four numbers"),
         (["--frames", "0"], "--frames"),
+        (["--imgsz", "0"], "input size must be within"),
+        (["--imgsz", "100000"], "input size must be within"),
+        (["--iou", "5"], "iou must be a number within 0..1"),
+        (["--conf", "nan"], "min confidence must be a number within 0..1"),
+        (["--roi", "nan,0,10,10"], "finite"),
+        (["--classes", " , "], "at least one class"),
+        (["--screenshot", str(tmp_path / "s.png")], "--screenshot only applies to the window"),
+        (["--detections-out", str(tmp_path / "absent" / "d.jsonl")], "cannot write the detections file"),
     ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda:0"], "no CUDA GPU"))
@@ -168,6 +179,20 @@ def test_no_traceback_reaches_the_operator(tmp_path, args, message):
     assert proc.returncode != 0
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_window_refuses_options_that_only_a_headless_run_uses(tmp_path, capsys):
+    code = main(["run", "--frames", "5", "--json", "--db", str(tmp_path / "x.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "inspector: error: --frames, --json only apply with run --headless\n"
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_refusals_and_their_reasons_are_in_the_log(tmp_path):
+    proc = run_cli("run", "--headless", "--iou", "5", XDG_STATE_HOME=str(tmp_path / "state"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    log = next((tmp_path / "state").rglob("inspector.log")).read_text()
+    assert "refused: iou must be a number within 0..1" in log
 
 
 def test_a_failing_compile_falls_back_to_eager_and_says_why(tmp_path):

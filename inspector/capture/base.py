@@ -9,10 +9,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from inspector.capture.frame_pool import FramePool
+from inspector.errors import InspectorError
 
 
-class SourceError(RuntimeError):
+class SourceError(InspectorError):
     """A source could not be opened or read; the message is meant for the operator."""
 
 
@@ -97,15 +97,21 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class FrameBuffers(Protocol):
+    """Somewhere a source can capture a frame straight into (the compiled backend's shared frame
+    pool), so the frame needs no copy later; ``acquire`` returns ``None`` when nothing is free."""
+
+    def acquire(self, shape: tuple[int, ...]) -> np.ndarray | None: ...
+
+
 @runtime_checkable
 class PooledSource(Protocol):
-    """A source that writes each frame straight into a ``frame_pool`` slot when one is free, so the
-    compiled backend's worker reads it without a copy."""
+    """A source that writes each frame straight into a ``frame_pool`` buffer when one is free."""
 
-    frame_pool: FramePool | None
+    frame_pool: FrameBuffers | None
 
 
-def capture_into(source: FrameSource, pool: FramePool) -> None:
+def capture_into(source: FrameSource, pool: FrameBuffers) -> None:
     """Have ``source`` capture into ``pool`` where it can; frames of other sources are copied there."""
     if isinstance(source, PooledSource):
         source.frame_pool = pool

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from inspector.capture.base import Frame, SourceError, StatusCallback, make_frame
-from inspector.capture.frame_pool import FramePool
+from inspector.capture.base import Frame, FrameBuffers, SourceError, StatusCallback, make_frame
 
 
 class _VideoCaptureSource:
@@ -21,7 +20,7 @@ class _VideoCaptureSource:
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
         self._cancelled = threading.Event()
-        self.frame_pool: FramePool | None = None
+        self.frame_pool: FrameBuffers | None = None
         self._shape: tuple[int, ...] | None = None  # the last frame's, to find a pool slot for the next
 
     def _open_capture(self) -> cv2.VideoCapture | None:

@@ -16,8 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from inspector.capture.base import Frame, PartTruth, TruthBox, make_frame
-from inspector.capture.frame_pool import FramePool
+from inspector.capture.base import Frame, FrameBuffers, PartTruth, TruthBox, make_frame
 
 DEFECT_CLASSES: tuple[str, ...] = ("scratch", "dent", "stain", "missing_hole")
 """The classes the line produces, in the order the demo model's class ids follow."""
@@ -81,7 +80,7 @@ class SyntheticConveyor:
         self.frames = frames
         self.live = fps > 0
         self.name = f"synthetic:seed={seed}"
-        self.frame_pool: FramePool | None = None
+        self.frame_pool: FrameBuffers | None = None
         self._scale = height / 720.0
         self._plans: list[_PartPlan] = []
         self._starts_neg: list[int] = []  # -start, increasing, for bisect

@@ -10,18 +10,18 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import numpy as np
 import torch
 import torch.multiprocessing as mp
-from torch import nn
 from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
-from inspector.capture.frame_pool import FramePool
+from inspector.detections import StageTimes
+from inspector.errors import ConfigError, InspectorError
 from inspector.inference.compiled_worker import (
     CANDIDATES,
     FAILED,
@@ -41,7 +41,10 @@ from inspector.inference.frame_pipeline import (
     CompileProgress,
     ProgressCallback,
 )
+from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import DetectorModel, Predictions
+from inspector.inference.postprocess import select_boxes, select_candidates, to_frame_pixels
+from inspector.inference.preprocess import Preprocessor, letterbox_geometry
 
 COMPILE_MODES: tuple[str, ...] = tuple(PIPELINE_MODES)
 BACKENDS: tuple[str, ...] = ("eager", "compiled")
@@ -49,8 +52,24 @@ START_TIMEOUT_S = 300.0  # importing torch and loading a model, on the slowest l
 FRAME_TIMEOUT_S = 10.0  # a worker that takes longer over one frame is broken
 
 
-class CompileError(RuntimeError):
+class CompileError(InspectorError):
     """The compiled backend could not be built; the eager backend stays in charge."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchBoxes:
+    """What a backend found in a batch: per frame, (n, 6) ``x1 y1 x2 y2 score class`` in frame pixels."""
+
+    boxes: list[np.ndarray]
+    times: StageTimes
+
+
+class Backend(Protocol):
+    """The one call shape every backend has, so the engine never asks which one it holds."""
+
+    label: str
+
+    def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes: ...
 
 
 class EagerBackend:
@@ -59,11 +78,36 @@ class EagerBackend:
     name = "eager"
     label = "eager"
 
-    def __init__(self, network: nn.Module) -> None:
-        self.module = Predictions(network)
+    def __init__(self, model: DetectorModel, imgsz: int, max_det: int = 300) -> None:
+        self.model = model
+        self.max_det = max_det
+        self.module = Predictions(model.network)
+        self.preprocess = Preprocessor(imgsz, model.stride, model.device, model.dtype)
+        self._sync = _synchronizer(model.device)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
+
+    def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes:
+        sync = self._sync
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x, box = self.preprocess(images)
+            sync()
+            t1 = time.perf_counter()
+            raw = self.module(x)
+            sync()
+            t2 = time.perf_counter()
+            end2end = self.model.end2end
+            found = [to_frame_pixels(select_boxes(r, conf, iou, self.max_det, end2end), box) for r in raw]
+        t3 = time.perf_counter()
+        return BatchBoxes(found, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+
+
+def _synchronizer(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +137,10 @@ class CompiledBackend:
         mode: str = "reduce-overhead",
         cache_dir: str | Path | None = None,
         pool_slots: int = 6,
+        max_det: int = 300,
     ) -> None:
         self.model = model
+        self.max_det = max_det
         self.imgsz = imgsz
         self.mode = _checked(mode)
         self.cache_dir = str(cache_dir) if cache_dir else None
@@ -110,10 +156,25 @@ class CompiledBackend:
         self.frame_pool = FramePool(pool_slots)  # filled for the frame size of each prepare
         self._out_buf: torch.Tensor | None = None
         self._cancelled = False
+        self._cancel_event: threading.Event | None = None
 
     @property
     def label(self) -> str:
         return f"compiled ({self.mode})"
+
+    def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes:
+        """``__call__``, then each frame's candidates decided and put in frame pixels."""
+        out = self(images, conf, iou)
+        t0 = time.perf_counter()
+        height, width = images[0].shape[:2]
+        box = letterbox_geometry(height, width, self.imgsz, self.model.stride).letterbox
+        end2end = self.model.end2end
+        found = [
+            to_frame_pixels(select_candidates(c, conf, iou, self.max_det, end2end), box)
+            for c in out.candidates
+        ]
+        post_ms = (time.perf_counter() - t0) * 1e3
+        return BatchBoxes(found, StageTimes(out.transfer_ms, out.device_ms, post_ms))
 
     @property
     def ready(self) -> bool:
@@ -134,8 +195,9 @@ class CompiledBackend:
         self._bell = Doorbell(ctx)
         device = str(self.model.device)
         args = (child, self._bell, self.model.path, device, self.imgsz, self.cache_dir)
-        self._process = ctx.Process(target=serve, args=args, name="inspector-compile", daemon=True)
-        self._process.start()
+        process = ctx.Process(target=serve, args=args, name="inspector-compile", daemon=True)
+        process.start()  # before it is shared: ``cancel`` and ``close`` see only started workers
+        self._process = process
         child.close()
         self._conn, self._loaded, self.frame_shape = parent, False, None
 
@@ -156,8 +218,12 @@ class CompiledBackend:
         mode: str | None = None,
         progress: ProgressCallback | None = None,
         batch: int = 1,
+        cancelled: threading.Event | None = None,
     ) -> None:
-        """Compile for ``batch`` frames of ``frame_shape`` (h, w) per call; raises ``CompileError``."""
+        """Compile for ``batch`` frames of ``frame_shape`` (h, w) per call; raises ``CompileError``.
+
+        ``cancelled``, set by whoever calls ``cancel``, also stops a compile whose worker had not
+        started yet when ``cancel`` came (a kill then finds no process)."""
         if mode is not None:
             self.mode = _checked(mode)
         if PIPELINE_MODES[self.mode].inductor is None and self.model.device.type != "cuda":
@@ -167,10 +233,13 @@ class CompiledBackend:
         with self._lock:
             self.frame_shape = None
             self.frame_pool.clear()
+            self._cancel_event = cancelled
             try:
                 if not self._loaded and progress is not None:
                     progress(CompileProgress("starting worker", 0.0, 0.0, "loading torch and the model"))
                 self._ensure_loaded()
+                if cancelled is not None and cancelled.is_set():
+                    raise CompileError("compile cancelled")
                 h, w = frame_shape
                 frames = self.frame_pool.allocate((h, w), reserved=batch)
                 self._out_buf = torch.empty((batch, MAX_CANDIDATES, 7), dtype=torch.float32).share_memory_()
@@ -189,9 +258,11 @@ class CompiledBackend:
                         raise CompileError(msg[1])
             except CompileError:
                 self.frame_pool.clear()
-                if self._cancelled:
+                if self._cancelled or (cancelled is not None and cancelled.is_set()):
                     raise CompileError("compile cancelled") from None
                 raise
+            finally:
+                self._cancel_event = None
         self.frame_shape, self.batch = (h, w), batch
 
     def __call__(self, images: Sequence[np.ndarray], conf: float, iou: float) -> CompiledResult:
@@ -283,9 +354,13 @@ class CompiledBackend:
 
     def _receive(self, timeout_s: float | None) -> tuple:
         """The worker's next message; a dead or silent worker becomes a ``CompileError``."""
-        conn, process = self._conn, self._process
+        conn, process, cancel = self._conn, self._process, self._cancel_event
         try:
-            if not block_until(conn.poll, lambda: not process.is_alive(), timeout_s):
+            if not block_until(conn.poll, lambda: not process.is_alive() or _is_set(cancel), timeout_s):
+                if _is_set(cancel):  # mid-conversation: the worker is ended, a new one starts clean
+                    process.kill()
+                    process.join(5.0)
+                    raise CompileError("compile cancelled")
                 if process.is_alive():
                     raise CompileError("compile worker stopped answering")
                 raise EOFError
@@ -299,7 +374,11 @@ class CompiledBackend:
         return CompileError(f"compile worker exited (exit code {self._process.exitcode})")
 
 
+def _is_set(event: threading.Event | None) -> bool:
+    return event is not None and event.is_set()
+
+
 def _checked(mode: str) -> str:
     if mode not in PIPELINE_MODES:
-        raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
+        raise ConfigError(f"unknown compile mode {mode!r}: choose one of {', '.join(COMPILE_MODES)}")
     return mode

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from inspector.errors import InspectorError
 
-class DeviceError(ValueError):
+
+class DeviceError(InspectorError):
     """The requested device does not exist on this machine."""
 
 

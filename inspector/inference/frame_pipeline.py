@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch._dynamo import config as dynamo_config
 
+from inspector.errors import ConfigError
 from inspector.inference.model import DetectorModel, Predictions, first_line
 from inspector.inference.postprocess import decide_in_graph, top_candidates, undecided
 from inspector.inference.preprocess import letterbox_geometry, letterbox_on_host, letterbox_tensor
@@ -78,7 +79,7 @@ class FramePipeline:
         self, model: DetectorModel, frames: torch.Tensor, imgsz: int, mode: str, batch: int = 1
     ) -> None:
         if mode not in PIPELINE_MODES:
-            raise ValueError(f"unknown compile mode {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
+            raise ConfigError(f"unknown compile mode {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
         self.model = model
         self.mode = PIPELINE_MODES[mode]
         frame_shape = tuple(frames.shape[1:3])

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from inspector.errors import InspectorError
+
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never probe the network from a line PC
 
 
@@ -28,7 +30,7 @@ def ultralytics_yolo() -> type:
     return YOLO
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InspectorError):
     """The weights could not be turned into a detect model; the message says why."""
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from inspector.errors import ConfigError
+
 PAD_VALUE = 114  # ultralytics' letterbox grey, so detections match its own predict
 
 
@@ -60,7 +62,7 @@ class Preprocessor:
 
     def __init__(self, imgsz: int, stride: int, device: torch.device, dtype: torch.dtype) -> None:
         if imgsz < stride or imgsz % stride:
-            raise ValueError(f"input size must be a multiple of the model's stride {stride}, got {imgsz}")
+            raise ConfigError(f"input size must be a multiple of the model's stride {stride}, got {imgsz}")
         self.imgsz = imgsz
         self.stride = stride
         self.device = device

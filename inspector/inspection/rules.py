@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from inspector.inference.engine import Detection
-
-Box = tuple[float, float, float, float]
+from inspector.detections import Box, Detection
+from inspector.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +27,9 @@ class InspectionRules:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"minimum confidence must be within 0..1, got {self.min_confidence}")
+            raise ConfigError(f"minimum confidence must be within 0..1, got {self.min_confidence}")
         if self.roi is not None and (self.roi[2] <= self.roi[0] or self.roi[3] <= self.roi[1]):
-            raise ValueError(f"region of interest {self.roi} is empty: give x1,y1,x2,y2 with x2>x1, y2>y1")
+            raise ConfigError(f"region of interest {self.roi} is empty: give x1,y1,x2,y2 with x2>x1, y2>y1")
 
     def is_defect(self, d: Detection) -> bool:
         if self.defect_classes is not None and d.class_name not in self.defect_classes:
@@ -56,5 +55,5 @@ def parse_roi(text: str) -> Box:
     except ValueError:
         values = ()
     if len(values) != 4:
-        raise ValueError(f"region of interest {text!r}: expected four numbers x1,y1,x2,y2")
+        raise ConfigError(f"region of interest {text!r}: expected four numbers x1,y1,x2,y2")
     return values  # type: ignore[return-value]

@@ -10,10 +10,11 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from inspector.errors import InspectorError
 from inspector.storage.models import SCHEMA_VERSION, Base, Meta
 
 
-class StorageError(RuntimeError):
+class StorageError(InspectorError):
     """The defect log cannot be opened or written; the message names the file and the reason."""
 
 

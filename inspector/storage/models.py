@@ -38,6 +38,21 @@ class Run(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     frames: Mapped[int] = mapped_column(Integer, default=0)
     defects: Mapped[list[Defect]] = relationship(back_populates="run")
+    events: Mapped[list[RunEvent]] = relationship(back_populates="run")
+
+
+class RunEvent(Base):
+    """Something that changed during a run, from a frame on: ``kind`` "backend" says which backend
+    (``detail``) inspected the frames from ``frame_index`` until the next such event."""
+
+    __tablename__ = "run_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    frame_index: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(256))
+    run: Mapped[Run] = relationship(back_populates="events")
 
 
 class Defect(Base):

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from inspector.storage.database import StorageError, media_dir
-from inspector.storage.models import Defect, Run
+from inspector.storage.models import Defect, Run, RunEvent
 
 ErrorCallback = Callable[[str], None]
 LOG_RECOVERED = "defect log writing again"  # told to on_error once a failed commit goes through
@@ -54,6 +54,17 @@ class DefectRecord:
     backend: str
     image: np.ndarray | None = None
     image_origin: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RunEventRecord:
+    """A change during a run (which backend runs, from which frame); see ``models.RunEvent``."""
+
+    run_id: int
+    at: datetime
+    frame_index: int
+    kind: str
+    detail: str
 
 
 def utc_at(timestamp: float) -> datetime:
@@ -99,6 +110,7 @@ class DefectWriter:
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="defect-writer", daemon=True)
         self._pending: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
         self._last_error: str | None = None
         self.committed = 0
 
@@ -113,6 +125,9 @@ class DefectWriter:
     def log(self, records: Sequence[DefectRecord]) -> None:
         if records:
             self._queue.put(("defects", tuple(records)))
+
+    def log_event(self, event: RunEventRecord) -> None:
+        self._queue.put(("event", event))
 
     def end_run(self, run_id: int, frames: int) -> None:
         self._queue.put(("end", (run_id, frames, utc_now())))
@@ -154,6 +169,8 @@ class DefectWriter:
                     info, future = payload
                     self._commit(session)
                     self._run_call(future, lambda info=info: self._insert_run(session, info))
+                elif kind == "event":
+                    self._events.append(asdict(payload))
                 elif kind == "end":
                     self._end_run(session, *payload)
                 elif kind == "flush":
@@ -170,9 +187,9 @@ class DefectWriter:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._commit(session)
                     deadline = None
-                    if self._pending:  # the commit failed: retry, not faster than once a second
+                    if self._pending or self._events:  # the commit failed: retry, at most once a second
                         deadline = time.monotonic() + max(self.flush_interval_s, 1.0)
-                if deadline is None and self._pending:
+                if deadline is None and (self._pending or self._events):
                     deadline = time.monotonic() + self.flush_interval_s
 
     @staticmethod
@@ -207,6 +224,8 @@ class DefectWriter:
         try:
             if self._pending:
                 session.execute(insert(Defect), self._pending)
+            if self._events:
+                session.execute(insert(RunEvent), self._events)
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
@@ -218,7 +237,7 @@ class DefectWriter:
                 raise
             return
         self.committed += len(self._pending)
-        self._pending = []
+        self._pending, self._events = [], []
         if self._last_error is not None:
             self._last_error = None
             self._on_error(LOG_RECOVERED)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from inspector.line.config import LineConfig
 from inspector.paths import app_icon_path
 from inspector.ui.qt_env import release_opencv_qt_paths
-from inspector.ui.station import LineConfig
 
 
 def run_app(
@@ -15,10 +15,10 @@ def run_app(
     db_path: Path,
     exit_after: float | None = None,
     screenshot: Path | None = None,
-    source_given: bool = False,
-    weights_given: bool = False,
+    given: frozenset[str] = frozenset(),
 ) -> int:
-    """Open the station on the remembered line (or the demo line) and run until it is closed."""
+    """Open the station on the remembered line (or the demo line) and run until it is closed;
+    the settings in ``given`` came from the command line and win over the remembered ones."""
     release_opencv_qt_paths()
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
@@ -33,13 +33,8 @@ def run_app(
     app.setDesktopFileName("inspector")  # matches the installed desktop entry, for the task bar
     app.setWindowIcon(QIcon(str(app_icon_path())))
     settings = station_settings()
-    config = remembered_config(settings, config, source_given, weights_given)
-    window = MainWindow(
-        config,
-        db_path,
-        backend=str(settings.value("inference/backend", "eager")),
-        mode=str(settings.value("inference/mode", "reduce-overhead")),
-    )
+    config = remembered_config(settings, config, given)
+    window = MainWindow(config, db_path)
     geometry = settings.value("window/geometry")
     if geometry is not None:
         window.restoreGeometry(geometry)

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from inspector.capture.spec import STREAM_PREFIXES
-from inspector.ui.station import LineConfig
+from inspector.line.config import LineConfig
 
 
 def station_settings() -> QSettings:
@@ -22,37 +22,40 @@ def source_still_exists(spec: str) -> bool:
     return Path(text).expanduser().exists()
 
 
-def remembered_config(
-    settings: QSettings, default: LineConfig, source_given: bool, weights_given: bool
-) -> LineConfig:
-    """The last launch's line, where the command line did not name one and it still exists;
-    otherwise the demo line."""
-    config = default
+def remembered_config(settings: QSettings, default: LineConfig, given: frozenset[str]) -> LineConfig:
+    """The last launch's line where the command line did not say otherwise (``given`` names the
+    settings it gave) and the remembered source and model still exist; otherwise the default."""
+    remembered: dict[str, object] = {}
     source = str(settings.value("line/source", "") or "")
     weights = str(settings.value("line/weights", "") or "")
-    if not source_given and source and source_still_exists(source):
-        config = config.with_(source=source)
-    if not weights_given and weights and Path(weights).is_file():
-        config = config.with_(weights=weights)
-    device = settings.value("line/device")
-    conf = settings.value("line/min_confidence")
-    classes = settings.value("line/defect_classes")
-    if device:
-        config = config.with_(device=str(device))
-    if conf is not None:
-        config = config.with_(min_confidence=float(conf))
-    if classes:
-        config = config.with_(defect_classes=tuple(str(c) for c in classes))
-    return config
+    if source and source_still_exists(source):
+        remembered["source"] = source
+    if weights and Path(weights).is_file():
+        remembered["weights"] = weights
+    if device := settings.value("line/device"):
+        remembered["device"] = str(device)
+    if (conf := settings.value("line/min_confidence")) is not None:
+        remembered["min_confidence"] = float(conf)
+    if classes := settings.value("line/defect_classes"):
+        remembered["defect_classes"] = tuple(str(c) for c in classes)
+    if (backend := settings.value("inference/backend")) in ("eager", "compiled"):
+        remembered["backend"] = str(backend)
+    if mode := settings.value("inference/mode"):
+        remembered["mode"] = str(mode)
+    kept = {name: value for name, value in remembered.items() if name not in given}
+    try:
+        return default.with_(**kept)
+    except ValueError:  # a settings file edited by hand: the command line's line, untouched
+        return default
 
 
-def remember(settings: QSettings, config: LineConfig, backend: str, mode: str, geometry: QByteArray) -> None:
+def remember(settings: QSettings, config: LineConfig, geometry: QByteArray) -> None:
     settings.setValue("line/source", config.source)
     settings.setValue("line/weights", config.weights)
     settings.setValue("line/device", config.device)
     settings.setValue("line/min_confidence", config.min_confidence)
     settings.setValue("line/defect_classes", list(config.defect_classes or ()))
-    settings.setValue("inference/backend", backend)
-    settings.setValue("inference/mode", mode)
+    settings.setValue("inference/backend", config.backend)
+    settings.setValue("inference/mode", config.mode)
     settings.setValue("window/geometry", geometry)
     settings.sync()

@@ -21,13 +21,13 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 
 from inspector.capture.base import capture_into
 from inspector.capture.synthetic import SyntheticConveyor
-from inspector.evaluation import match
 from inspector.inference import backends, compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compiled_worker import compiled_marker, saved_function
 from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import mapped_on_device
 from inspector.inference.model import load_detector
+from inspector.lab.evaluation import match
 from inspector.paths import demo_model_path
 
 

@@ -6,8 +6,8 @@ import pytest
 from ultralytics import YOLO
 
 from inspector.capture.synthetic import SyntheticConveyor
-from inspector.evaluation import match
 from inspector.inference.engine import Engine
+from inspector.lab.evaluation import match
 from inspector.paths import demo_model_path
 
 

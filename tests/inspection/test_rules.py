@@ -1,6 +1,6 @@
 import pytest
 
-from inspector.inference.engine import Detection
+from inspector.detections import Detection
 from inspector.inspection.rules import InspectionRules, parse_roi
 
 

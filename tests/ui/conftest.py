@@ -8,9 +8,9 @@ release_opencv_qt_paths()  # before pytest-qt creates the QApplication
 
 import pytest  # noqa: E402
 
+from inspector.line.config import LineConfig  # noqa: E402
 from inspector.paths import demo_model_path  # noqa: E402
 from inspector.ui.main_window import MainWindow  # noqa: E402
-from inspector.ui.station import LineConfig  # noqa: E402
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import sys
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from inspector.line.config import LineConfig
 from inspector.paths import demo_model_path
 from inspector.ui.main_window import MainWindow
 from inspector.ui.settings import remember, remembered_config, source_still_exists
-from inspector.ui.station import LineConfig
 
 DEMO = LineConfig(weights=str(demo_model_path()))
 
@@ -23,20 +23,26 @@ def test_the_last_line_is_remembered_while_it_still_exists(tmp_path, synthetic_v
     remember(
         s,
         DEMO.with_(
-            source=str(synthetic_video), weights=str(weights), min_confidence=0.7, defect_classes=("dent",)
+            source=str(synthetic_video),
+            weights=str(weights),
+            min_confidence=0.7,
+            defect_classes=("dent",),
+            backend="compiled",
+            mode="default",
         ),
-        "compiled",
-        "reduce-overhead",
         QByteArray(),
     )
-    config = remembered_config(s, DEMO, source_given=False, weights_given=False)
+    config = remembered_config(s, DEMO, frozenset())
     assert (config.source, config.weights) == (str(synthetic_video), str(weights))
     assert config.min_confidence == 0.7 and config.defect_classes == ("dent",)
-    assert s.value("inference/backend") == "compiled"
+    assert (config.backend, config.mode) == ("compiled", "default")
     weights.unlink()  # the model is gone: back to the demo model
-    assert remembered_config(s, DEMO, False, False).weights == DEMO.weights
+    assert remembered_config(s, DEMO, frozenset()).weights == DEMO.weights
     # what the command line names wins over what was remembered
-    assert remembered_config(s, DEMO.with_(source="synthetic"), True, False).source == "synthetic"
+    given = DEMO.with_(source="synthetic", min_confidence=0.3, backend="eager")
+    config = remembered_config(s, given, frozenset({"source", "min_confidence", "backend"}))
+    assert (config.source, config.min_confidence, config.backend) == ("synthetic", 0.3, "eager")
+    assert config.defect_classes == ("dent",), "what the command line did not name is remembered"
 
 
 def test_sources_that_still_exist(tmp_path):
@@ -49,7 +55,7 @@ def test_closing_the_window_remembers_its_line(qtbot, db_path):
     win = MainWindow(DEMO.with_(source="synthetic:fps=5", device="cpu", imgsz=160), db_path)
     qtbot.addWidget(win)
     win.show()
-    win.conf_slider.setValue(65)
+    win.rules.conf_slider.setValue(65)
     win.close()
     from inspector.ui.settings import station_settings
 

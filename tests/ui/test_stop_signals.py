@@ -19,7 +19,7 @@ def test_a_kill_closes_the_window_and_the_run(qtbot, window, db_path):
         os.kill(os.getpid(), signal.SIGTERM)  # the window closes once
         qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert signal.getsignal(signal.SIGTERM) is before
-    assert not window.writer._thread.is_alive()
+    assert not window.station.writer._thread.is_alive()
     with sqlite3.connect(db_path) as conn:
         frames, ended = conn.execute("SELECT frames, ended_at FROM runs").fetchone()
     assert frames >= 3 and ended is not None
@@ -31,7 +31,7 @@ def test_a_kill_while_a_dialog_is_open_cancels_it_and_closes_the_window(qtbot, w
     qtbot.waitUntil(lambda: window.view.shown >= 3, timeout=30_000)
     QTimer.singleShot(500, lambda: os.kill(os.getpid(), signal.SIGTERM))
     with close_on_stop_signals(window):
-        window._pick_video()  # the operator's file dialog, open until the kill cancels it
+        window.line_panel._pick_video()  # the operator's file dialog, open until the kill cancels it
         qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert window.line is None  # the dialog's answer did not start a line on the closed window
     with sqlite3.connect(db_path) as conn:

@@ -6,18 +6,25 @@ import json
 from pathlib import Path
 
 from inspector.capture.synthetic import SyntheticConveyor
-from inspector.evaluation import Score
+from inspector.lab.evaluation import Score
 
 
-def score_detections(path: Path, line: SyntheticConveyor, min_iou: float = 0.5) -> Score:
+def score_detections(
+    path: Path, line: SyntheticConveyor, min_iou: float = 0.5, min_confidence: float = 0.0
+) -> Score:
     """Re-render each frame the file names (the line is a pure function of seed and index) and
-    compare its detections with the defects the line placed there."""
+    compare its detections at ``min_confidence`` or above (the file also holds the weaker ones the
+    window draws dashed) with the defects the line placed there."""
     score = Score()
     with path.open(encoding="utf-8") as fh:
         for text in fh:
             row = json.loads(text)
             frame = line.render(int(row["frame"]))
-            found = [(d["class"], (d["x1"], d["y1"], d["x2"], d["y2"])) for d in row["detections"]]
+            found = [
+                (d["class"], (d["x1"], d["y1"], d["x2"], d["y2"]))
+                for d in row["detections"]
+                if d["confidence"] >= min_confidence
+            ]
             truth = [(t.class_name, (t.x1, t.y1, t.x2, t.y2)) for t in frame.truth or ()]
             ignore = [(t.x1, t.y1, t.x2, t.y2) for t in frame.truncated or ()]
             score.add(truth, found, min_iou, ignore)

@@ -1,7 +1,7 @@
 import json
 
 from inspector.capture.synthetic import SyntheticConveyor
-from inspector.scoring import score_detections
+from inspector.lab.scoring import score_detections
 
 
 def _write(path, line, frames, edit=lambda dets: dets):  # perfect detections, then edited

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from inspector.bench import (
+from inspector.inference.engine import Engine
+from inspector.lab.bench import (
     BenchOptions,
     _eager_stream_while,
     agreement,
@@ -19,11 +20,10 @@ from inspector.bench import (
     run_bench,
     time_interleaved,
 )
-from inspector.inference.engine import Engine
 from inspector.paths import demo_model_path
 
 BOX = (10.0, 10.0, 50.0, 50.0)
-H100_REPORT = Path(__file__).parents[1] / "docs" / "bench" / "h100-yolo11n-tc-forward.json"
+H100_REPORT = Path(__file__).parents[2] / "docs" / "bench" / "h100-yolo11n-tc-forward.json"
 
 
 def test_agreement_counts_matches_misses_and_confidence():

@@ -7,9 +7,9 @@ import numpy as np
 
 from inspector.capture.base import PooledSource, capture_into
 from inspector.capture.folder import ImageFolderSource
-from inspector.capture.frame_pool import FramePool
 from inspector.capture.opencv import VideoFileSource
 from inspector.capture.synthetic import SyntheticConveyor
+from inspector.inference.frame_pool import FramePool
 
 SHAPE = (48, 64, 3)
 

@@ -27,15 +27,16 @@ import torch
 from torch._inductor.async_compile import shutdown_compile_workers
 
 from inspector.capture.base import capture_into
-from inspector.capture.frame_pool import FramePool
 from inspector.capture.synthetic import SyntheticConveyor
-from inspector.evaluation import iou, match
+from inspector.detections import Detection, StageTimes
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device
-from inspector.inference.engine import Detection, Engine, StageTimes
+from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import CompileProgress, capture_graph
+from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import DetectorModel, Predictions, load_detector, ultralytics_yolo
 from inspector.inference.preprocess import letterbox_geometry
+from inspector.lab.evaluation import iou, match
 
 Say = Callable[[str], None]
 Boxes = list[tuple[str, tuple[float, float, float, float], float]]  # class, box, confidence

@@ -1,4 +1,4 @@
-from inspector.evaluation import iou, match
+from inspector.lab.evaluation import iou, match
 
 
 def test_iou():

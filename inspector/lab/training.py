@@ -17,7 +17,7 @@ from typing import Any
 
 from inspector.capture.synthetic import DEFECT_CLASSES
 from inspector.inference.model import ultralytics_yolo
-from inspector.synth_dataset import write_dataset
+from inspector.lab.synth_dataset import write_dataset
 
 TRAIN_SEED_OFFSET = 1000  # the line's seed for training frames: seed + offset
 VAL_SEED_OFFSET = 2000  # ... for validation frames during training

@@ -1,0 +1,40 @@
+"""What the detector hands to the rest of the line: plain values, no torch.
+
+Kept apart from the inference code so that the rules, the tracker, storage and the command line
+can use them without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    class_id: int
+    class_name: str
+    confidence: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def box(self) -> Box:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimes:
+    """Milliseconds per stage; on CUDA each stage is synchronised, so the split is real.
+
+    On the compiled backend the letterbox runs inside the compiled graph: ``pre`` is then the
+    hand-over to its worker (mailbox and doorbell, and a copy into shared memory for a frame not
+    captured there) and ``infer`` all the worker's device time.
+    """
+
+    pre_ms: float
+    infer_ms: float
+    post_ms: float

@@ -1,0 +1,1 @@
+"""Lab tools beside the product: the benchmark, demo training, dataset export and scoring."""

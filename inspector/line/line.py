@@ -1,0 +1,157 @@
+"""One start-to-stop of the line, and its one per-frame loop.
+
+Capture runs in its own thread into the newest-frame slot; ``Line.run`` takes frames from the slot
+in the calling thread (the headless run's main thread, or the window's inspection QThread), lets
+the backend switch act on the frame boundary, inspects and logs the frame, and publishes the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from inspector.capture.base import FrameSource
+from inspector.inference.backends import CompiledBackend
+from inspector.inference.model import DetectorModel
+from inspector.inspection.rules import InspectionRules
+from inspector.line.config import LineConfig
+from inspector.line.stats import LatestResult, LineStats
+from inspector.line.switch import FELL_BACK, SWAPPED, BackendSwitch, SwitchEvent
+from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
+from inspector.storage.writer import DefectWriter, RunEventRecord, utc_at
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[InspectionResult], None]
+
+
+class Line:
+    """A built line: its source (opened by the capture thread), model, rules, run and backends.
+
+    Built by ``Station.build_line``; ``run`` it in one thread, ``stop`` it from any, then ``close``.
+    """
+
+    def __init__(
+        self,
+        config: LineConfig,
+        source: FrameSource,
+        model: DetectorModel,
+        device_name: str,
+        inspector: Inspector,
+        compiled: CompiledBackend,
+        writer: DefectWriter,
+        run_id: int,
+        latency_samples: int = 10_000,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.model = model
+        self.device_name = device_name
+        self.inspector = inspector
+        self.engine = inspector.engine
+        self.run_id = run_id
+        self.slot = FrameSlot(keep_latest=source.live)
+        self.latest = LatestResult()
+        self.stats = LineStats(latency_samples)
+        self.paused = threading.Event()  # while set, frames are taken and let go uninspected
+        ahead = config.compile_ahead
+        # on a CPU the compile worker would take cores from the line: there everything waits for the switch
+        self.switch = BackendSwitch(
+            self.engine, compiled, config.mode, model.device.type == "cuda" if ahead is None else ahead
+        )
+        self.switch.subscribe(self._record_swap)
+        self.compile_s = 0.0  # time the run waited for a compile before its first frame
+        self._writer = writer
+        self._stop = threading.Event()
+        self._stop_asked = False
+        self._closed = False
+        self.capture: threading.Thread | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``stop`` was called (the loop did not end on its own)."""
+        return self._stop_asked
+
+    @property
+    def weights_name(self) -> str:
+        return Path(self.model.path).name
+
+    def gpu_memory_mib(self) -> float | None:
+        """Memory torch holds on the line's GPU, or ``None`` on the CPU."""
+        device = self.model.device
+        if device.type != "cuda":
+            return None
+        import torch
+
+        return torch.cuda.memory_allocated(device) / 2**20
+
+    def set_rules(self, rules: InspectionRules) -> None:
+        """Takes effect on the next frame: the rules object is swapped whole, never edited."""
+        self.inspector.rules = rules
+
+    def run(self, frames: int | None = None, on_result: ResultCallback | None = None) -> str | None:
+        """Inspect frames until the source ends, ``frames`` were inspected, or ``stop``; returns why
+        the source failed, or ``None``. Capture starts and ends with this call."""
+        if self.switch.compiles_ahead or self.switch.wanted == "compiled":
+            self.switch.compiled.start()  # the worker imports torch and loads the model meanwhile
+        self.capture = capture = threading.Thread(
+            target=capture_loop,
+            args=(self.source, self.slot, self._stop),
+            kwargs={"on_frame": lambda _f: self.stats.captured.tick()},
+            name="capture",
+            daemon=True,
+        )
+        self.stats.restart()
+        capture.start()
+        try:
+            while not self._stop.is_set() and (frames is None or self.inspector.frames < frames):
+                frame = self.slot.take(timeout=0.1)
+                if frame is None:
+                    if self.slot.closed:
+                        break
+                    continue
+                if self.paused.is_set():
+                    continue
+                waited = time.perf_counter()
+                if self.switch.at_frame_boundary(frame):  # the run waited for a compile
+                    self.compile_s = time.perf_counter() - waited
+                    self.stats.restart()  # rates and latencies describe the line, not the compile
+                result = self.inspector.process(frame)
+                self.switch.after_frame(frame)
+                self.stats.add(result)
+                self.latest.put(result)
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            self.stats.ended = time.perf_counter()
+            self._stop.set()
+            self.source.cancel()
+            capture.join(timeout=10)
+            if capture.is_alive():
+                log.warning("the capture thread of %s did not end within 10 s", self.source.name)
+        return self.slot.error
+
+    def stop(self) -> None:
+        """End ``run`` after the frame in hand; safe from any thread."""
+        self._stop_asked = True
+        self._stop.set()
+        self.source.cancel()
+
+    def close(self) -> None:
+        """After ``run`` returned (or if it never ran): end the compile worker, close the run."""
+        if self._closed:
+            return
+        self._closed = True
+        self.switch.close()
+        self._writer.end_run(self.run_id, self.inspector.frames)
+
+    def _record_swap(self, event: SwitchEvent) -> None:
+        """Which backend inspected which stretch of frames goes into the run's record."""
+        if event.kind in (SWAPPED, FELL_BACK):
+            backend = event.detail if event.kind == SWAPPED else self.engine.eager.label
+            self._writer.log_event(
+                RunEventRecord(self.run_id, utc_at(event.at), event.frame or 0, "backend", backend)
+            )

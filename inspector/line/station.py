@@ -1,0 +1,93 @@
+"""The composition root: the one place a line is assembled, for every front end."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import torch
+
+from inspector.capture.base import StatusCallback, capture_into
+from inspector.capture.spec import open_source
+from inspector.inference.backends import CompiledBackend
+from inspector.inference.devices import describe_device, resolve_device
+from inspector.inference.engine import Engine
+from inspector.inference.model import DetectorModel, load_detector, model_input_size
+from inspector.line.config import LineConfig
+from inspector.line.line import Line
+from inspector.pipeline import Inspector
+from inspector.storage.database import open_database
+from inspector.storage.writer import LOG_RECOVERED, DefectWriter, ErrorCallback, RunInfo
+
+__all__ = ["LOG_RECOVERED", "Station", "available_devices"]
+
+
+def available_devices() -> list[str]:
+    """What the device menu offers: auto, the CPU and each CUDA GPU."""
+    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+class Station:
+    """What outlives one line: the defect log (its database and its one writer) and the models
+    loaded so far. Lines come and go (a new source or model restarts the line); the station stays.
+    """
+
+    def __init__(self, db_path: Path, on_message: ErrorCallback | None = None) -> None:
+        self.db_path = Path(db_path).expanduser()
+        self.db = open_database(self.db_path)
+        self.writer = DefectWriter(self.db, self.db_path, on_error=on_message).start()
+        self._models: dict[tuple[str, str], DetectorModel] = {}
+        self._models_lock = threading.Lock()
+
+    def build_line(
+        self,
+        config: LineConfig,
+        on_status: StatusCallback | None = None,
+        wait_for_compile: bool = False,
+        latency_samples: int = 10_000,
+    ) -> Line:
+        """Resolve the device, build the source (it opens in its capture thread), load the model and
+        open the run; safe off the GUI thread. ``wait_for_compile``: a compiled backend asked for in
+        ``config`` is compiled before the first frame is inspected (a headless run), instead of while
+        eager serves (the window)."""
+        device = resolve_device(config.device)
+        source = open_source(config.source, seed=config.seed, loop=config.loop, on_status=on_status)
+        model = self._model(config.weights, device)
+        imgsz = model_input_size(model.network, config.imgsz)
+        engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
+        rules = config.rules()
+        compiled = CompiledBackend(model, imgsz, config.mode)  # its worker starts when needed
+        capture_into(source, compiled.frame_pool)
+        settings = {
+            "imgsz": imgsz,
+            "conf": config.min_confidence,
+            "detect_conf": config.detect_confidence,
+            "iou": config.iou,
+            "mode": config.mode,
+            "classes": sorted(config.defect_classes) if config.defect_classes else None,
+            "roi": config.roi,
+        }
+        backend = "eager" if config.backend == "eager" else compiled.label
+        device_name = describe_device(device)
+        run_id = self.writer.begin_run(
+            RunInfo(source.name, model.path, model.sha256, backend, device_name, settings)
+        )
+        inspector = Inspector(engine, rules, self.writer, run_id, config.save_images)
+        line = Line(
+            config, source, model, device_name, inspector, compiled, self.writer, run_id, latency_samples
+        )
+        if config.backend == "compiled":
+            line.switch.want_compiled(config.mode, wait=wait_for_compile)
+        return line
+
+    def _model(self, weights: str, device: torch.device) -> DetectorModel:
+        key = (weights, str(device))
+        with self._models_lock:
+            if key not in self._models:
+                self._models[key] = load_detector(weights, device)
+            return self._models[key]
+
+    def close(self) -> None:
+        """Commit what is queued and let the database go."""
+        self.writer.stop()
+        self.db.dispose()

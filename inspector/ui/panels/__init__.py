@@ -1,0 +1,1 @@
+"""The side panels of the live tab; each binds its widgets to the line it is shown."""

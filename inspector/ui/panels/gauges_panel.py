@@ -1,0 +1,94 @@
+"""Frame rates, latency percentiles per stage, a plot of the last minute, and the machine."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import psutil
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel
+
+from inspector.line.line import Line
+from inspector.metrics import RateMeter
+from inspector.pipeline import InspectionResult
+
+PLOT_SECONDS = 60.0
+STAGES = (("capture", "queue"), ("pre", "pre"), ("infer", "infer"), ("post", "post"))
+
+
+class GaugesPanel(QGroupBox):
+    """What the line measures, plus what only the window knows: when a frame was shown."""
+
+    def __init__(self, big: QFont) -> None:
+        super().__init__("Gauges")
+        self.display_rate = RateMeter()
+        self._history: deque[tuple[float, float, float]] = deque()  # (t, infer ms, capture→display ms)
+        self._display_latency: deque[float] = deque(maxlen=600)
+        g = QGridLayout(self)
+        self.fps_labels = {name: QLabel("-") for name in ("capture", "inference", "display")}
+        for i, (name, label) in enumerate(self.fps_labels.items()):
+            label.setFont(big)
+            g.addWidget(QLabel(f"{name} fps"), 0, i, alignment=Qt.AlignmentFlag.AlignHCenter)
+            g.addWidget(label, 1, i, alignment=Qt.AlignmentFlag.AlignHCenter)
+        self.latency_table = QLabel()
+        self.latency_table.setTextFormat(Qt.TextFormat.RichText)
+        g.addWidget(self.latency_table, 2, 0, 1, 3)
+        self.plot = pg.PlotWidget(background="#111418")
+        self.plot.setFixedHeight(130)
+        self.plot.setLabel("left", "ms")
+        self.plot.setLabel("bottom", "seconds ago")
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setXRange(-PLOT_SECONDS, 0)
+        self.infer_curve = self.plot.plot(pen=pg.mkPen("#56B4E9", width=2), name="infer")
+        self.total_curve = self.plot.plot(pen=pg.mkPen("#E69F00", width=2), name="capture→display")
+        g.addWidget(self.plot, 3, 0, 1, 3)
+        self.misc_label = QLabel()
+        g.addWidget(self.misc_label, 4, 0, 1, 3)
+
+    def clear(self) -> None:
+        self._history.clear()
+        self._display_latency.clear()
+
+    def shown(self, result: InspectionResult) -> None:
+        """A new result was painted: its capture→display time, and a point on the plot."""
+        now = time.perf_counter()
+        self.display_rate.tick(now)
+        shown_ms = (now - result.frame.captured_at) * 1e3
+        self._display_latency.append(shown_ms)
+        self._history.append((now, result.times.infer_ms, shown_ms))
+        while self._history and now - self._history[0][0] > PLOT_SECONDS:
+            self._history.popleft()
+
+    def refresh(self, line: Line) -> None:
+        stats = line.stats
+        self.fps_labels["capture"].setText(f"{stats.captured.rate():.1f}")
+        self.fps_labels["inference"].setText(f"{stats.inspected.rate():.1f}")
+        self.fps_labels["display"].setText(f"{self.display_rate.rate():.1f}")
+        rows = [(name, stats.latency.percentiles(stage)) for stage, name in STAGES]
+        if self._display_latency:
+            q = np.percentile(np.array(self._display_latency), (50, 95, 99))
+            rows.append(("capture→display", {"p50": q[0], "p95": q[1], "p99": q[2]}))
+        cells = "".join(
+            f"<tr><td>{name}</td><td align=right>{p['p50']:.1f}</td><td align=right>{p['p95']:.1f}</td>"
+            f"<td align=right>{p['p99']:.1f}</td></tr>"
+            for name, p in rows
+        )
+        self.latency_table.setText(
+            "<table width=100% cellspacing=2><tr><th align=left>latency ms</th><th>p50</th><th>p95</th>"
+            f"<th>p99</th></tr>{cells}</table>"
+        )
+        if self._history:
+            now = time.perf_counter()
+            xs = [t - now for t, _, _ in self._history]
+            self.infer_curve.setData(xs, [v for _, v, _ in self._history])
+            self.total_curve.setData(xs, [v for _, _, v in self._history])
+        memory = psutil.Process().memory_info().rss / 2**20
+        gpu_mib = line.gpu_memory_mib()
+        gpu = f", GPU {gpu_mib:.0f} MiB" if gpu_mib is not None else ""
+        self.misc_label.setText(
+            f"dropped {line.slot.dropped} frames · {line.device_name}<br>memory {memory:.0f} MiB{gpu}"
+        )

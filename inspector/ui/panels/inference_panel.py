@@ -1,0 +1,195 @@
+"""The backend in charge, the Eager / Compiled switch, and the compile's progress.
+
+The policy lives in the line's ``BackendSwitch``; this panel only asks it and shows its events.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+)
+
+from inspector.line.line import Line
+from inspector.line.switch import (
+    CANCELLED,
+    FAILED,
+    FELL_BACK,
+    MODE_HELP,
+    PROGRESS,
+    READY,
+    SWAPPED,
+    SwitchEvent,
+)
+from inspector.ui.workers import Relay
+
+READY_AHEAD = "ready: flip to Compiled"  # the bar once a compile started ahead is done
+EARLIER = "compiled earlier in this run"
+
+
+class InferencePanel(QGroupBox):
+    """Emits ``error`` when a compile the operator asked for fails, or the compiled backend breaks."""
+
+    error = Signal(str)
+
+    def __init__(self, backend: str, mode: str, big: QFont) -> None:
+        super().__init__("Inference")
+        self._line: Line | None = None
+        self._relay: Relay | None = None
+        self._stage_started = 0.0
+        grid = QGridLayout(self)
+        self.active_backend = QLabel("—")
+        self.active_backend.setFont(big)
+        self.active_backend.setWordWrap(True)  # "compiled (reduce-overhead)" is wider than its column
+        self.eager_radio = QRadioButton("Eager")
+        self.compiled_radio = QRadioButton("Compiled")
+        group = QButtonGroup(self)
+        group.addButton(self.eager_radio)
+        group.addButton(self.compiled_radio)
+        (self.compiled_radio if backend == "compiled" else self.eager_radio).setChecked(True)
+        self.compiled_radio.toggled.connect(self._on_compiled_toggled)
+        self.mode_combo = QComboBox()
+        for i, (name, help_text) in enumerate(MODE_HELP.items()):
+            self.mode_combo.addItem(name)
+            self.mode_combo.setItemData(i, help_text, Qt.ItemDataRole.ToolTipRole)
+        self.mode_combo.setCurrentText(mode)
+        self.compile_bar = QProgressBar()
+        self.compile_bar.setRange(0, 100)
+        self.compile_stage = QLabel("")
+        self.compile_stage.setWordWrap(True)
+        self.cancel_compile = QPushButton("Cancel")
+        self.cancel_compile.clicked.connect(self._cancel)
+        self._idle()
+        grid.addWidget(QLabel("Active"), 0, 0)
+        grid.addWidget(self.active_backend, 0, 1, 1, 2)
+        grid.addWidget(self.eager_radio, 1, 0)
+        grid.addWidget(self.compiled_radio, 1, 1)
+        grid.addWidget(self.mode_combo, 1, 2)
+        grid.addWidget(self.compile_bar, 2, 0, 1, 2)
+        grid.addWidget(self.cancel_compile, 2, 2)
+        grid.addWidget(self.compile_stage, 3, 0, 1, 3)
+
+    @property
+    def backend(self) -> str:
+        return "compiled" if self.compiled_radio.isChecked() else "eager"
+
+    @property
+    def mode(self) -> str:
+        return self.mode_combo.currentText()
+
+    def bind(self, line: Line) -> None:
+        """Show ``line``'s switch from now on; its events reach this panel in the GUI thread."""
+        self._line = line
+        self._relay = Relay()
+        self._relay.sent.connect(lambda event, line=line: self._on_event(line, event))
+        line.switch.subscribe(self._relay.sent.emit)
+        self._set_radio(line.switch.wanted)
+        self._idle()
+        if line.switch.wanted == "compiled":
+            self.compile_bar.setFormat("waiting for the first frame")
+            self.mode_combo.setEnabled(False)
+
+    def unbind(self) -> None:
+        """The line is stopping: a compile the operator started ends as cancelled, one ahead quietly."""
+        line, self._line = self._line, None
+        if line is not None and line.switch.compiling and not line.switch.compiling_ahead:
+            self._idle("cancelled")
+        else:
+            self._idle()
+
+    def show_active(self, label: str) -> None:
+        self.active_backend.setText(label)
+
+    def tick(self) -> None:
+        """Between the compile's own reports, the stage's time keeps counting."""
+        line = self._line
+        if line is not None and line.switch.compiling and line.switch.last_progress is not None:
+            self._show_stage(line.switch.last_progress.stage, line.switch.last_progress.detail)
+
+    # The operator -----------------------------------------------------------------------------
+    def _on_compiled_toggled(self, compiled: bool) -> None:
+        line = self._line
+        if line is None:
+            return
+        if not compiled:
+            line.switch.want_eager()
+            if not line.switch.compiling:
+                self._idle()
+            return
+        line.switch.want_compiled(self.mode_combo.currentText())
+        if line.switch.compiling:
+            self.cancel_compile.setEnabled(True)
+            self.mode_combo.setEnabled(False)
+            if self.compile_bar.format() in ("idle", "cancelled", "failed", "failed ahead"):
+                self.compile_bar.setFormat("starting %p%")
+
+    def _cancel(self) -> None:
+        if self._line is not None:
+            self._line.switch.cancel()
+
+    # The switch's events ----------------------------------------------------------------------
+    def _on_event(self, line: Line, e: SwitchEvent) -> None:
+        if line is not self._line:  # an old line's news is stale
+            return
+        p = e.progress
+        if e.kind == PROGRESS and p is not None:
+            self.compile_bar.setValue(round(p.fraction * 100))
+            self.compile_bar.setFormat(f"{'ahead: ' if e.ahead else ''}{p.stage} %p%")
+            self.cancel_compile.setEnabled(not e.ahead)
+            self.mode_combo.setEnabled(False)
+            self._stage_started = time.perf_counter() - p.elapsed_s
+            self._show_stage(p.stage, p.detail)
+        elif e.kind == READY:
+            self._done()
+            if e.detail == EARLIER:
+                self.compile_stage.setText(f"ready: {EARLIER}")
+                self.compile_bar.setFormat("ready %p%")
+                self.compile_bar.setValue(100)
+            elif e.ahead and p is not None:
+                self.compile_bar.setFormat(READY_AHEAD)
+                self.compile_stage.setText(f"compiled ahead, {p.detail}, in {p.elapsed_s:.1f} s")
+        elif e.kind == FAILED and e.ahead:  # nobody asked: no alarm, the switch tries again
+            self._done()
+            self.compile_bar.setFormat("failed ahead")
+            self.compile_stage.setText(f"compiling ahead failed: {e.detail}")
+        elif e.kind in (FAILED, FELL_BACK):
+            self._set_radio("eager")
+            self._done()
+            self.compile_bar.setFormat("failed")
+            self.error.emit(f"{e.detail}; staying on eager")
+        elif e.kind == CANCELLED:
+            self._set_radio(line.switch.wanted)
+            self._idle("idle" if e.ahead else "cancelled")
+        elif e.kind == SWAPPED:
+            self.active_backend.setText(e.detail)
+
+    def _show_stage(self, stage: str, detail: str) -> None:
+        extra = f" · {detail}" if detail else ""
+        self.compile_stage.setText(f"{stage}{extra} · {time.perf_counter() - self._stage_started:.1f} s")
+
+    def _set_radio(self, backend: str) -> None:
+        for radio in (self.eager_radio, self.compiled_radio):
+            radio.blockSignals(True)
+        (self.compiled_radio if backend == "compiled" else self.eager_radio).setChecked(True)
+        for radio in (self.eager_radio, self.compiled_radio):
+            radio.blockSignals(False)
+
+    def _done(self) -> None:
+        self.cancel_compile.setEnabled(False)
+        self.mode_combo.setEnabled(True)
+
+    def _idle(self, text: str = "idle") -> None:
+        self._done()
+        self.compile_bar.setValue(0)
+        self.compile_bar.setFormat(text)
+        self.compile_stage.setText("")

@@ -1,0 +1,112 @@
+"""The line's source, model and device, and Start / Pause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QToolButton,
+)
+
+from inspector.line.config import LineConfig
+from inspector.line.station import available_devices
+
+
+class LinePanel(QGroupBox):
+    """Asks for changes (``change_requested``) and start/stop/pause; the window decides."""
+
+    change_requested = Signal(dict)  # LineConfig fields to change
+    start_toggled = Signal(bool)
+    pause_toggled = Signal(bool)
+
+    def __init__(self, config: LineConfig) -> None:
+        super().__init__("Line")
+        form = QFormLayout(self)
+        self.source_edit = QLineEdit(config.source)
+        self.source_edit.editingFinished.connect(lambda: self._change(source=self.source_edit.text()))
+        menu = QMenu(self)
+        menu.addAction("Synthetic line", lambda: self._change(source="synthetic"))
+        menu.addAction("Camera 0", lambda: self._change(source="0"))
+        menu.addAction("Video file…", self._pick_video)
+        menu.addAction("Image folder…", self._pick_folder)
+        menu.addAction("Stream URL…", self._pick_url)
+        source_button = QToolButton(text="▾", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
+        source_button.setMenu(menu)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source_edit)
+        source_row.addWidget(source_button)
+        self.model_label = QLabel(Path(config.weights).name)
+        model_button = QPushButton("Open…")
+        model_button.clicked.connect(self._pick_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_label, stretch=1)
+        model_row.addWidget(model_button)
+        self.device_combo = QComboBox()
+        devices = available_devices()
+        self.device_combo.addItems(devices if config.device in devices else [*devices, config.device])
+        self.device_combo.setCurrentText(config.device)
+        self.device_combo.currentTextChanged.connect(lambda d: self._change(device=d))
+        self.start_button = QPushButton("Start")
+        self.start_button.setCheckable(True)
+        self.start_button.setMinimumHeight(36)
+        self.start_button.toggled.connect(self.start_toggled)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setMinimumHeight(36)
+        self.pause_button.toggled.connect(self.pause_toggled)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, stretch=2)
+        buttons.addWidget(self.pause_button, stretch=1)
+        form.addRow("Source", source_row)
+        form.addRow("Model", model_row)
+        form.addRow("Device", self.device_combo)
+        form.addRow(buttons)
+
+    def show_config(self, config: LineConfig) -> None:
+        self.source_edit.setText(config.source)
+        self.model_label.setText(Path(config.weights).name)
+
+    def show_running(self, running: bool) -> None:
+        """The buttons as the line is, without asking for anything."""
+        for button, checked in ((self.start_button, running), (self.pause_button, False)):
+            button.blockSignals(True)
+            button.setChecked(checked)
+            button.blockSignals(False)
+        self.start_button.setText("Stop" if running else "Start")
+        self.pause_button.setText("Pause")
+
+    def _change(self, **changes: str) -> None:
+        self.change_requested.emit(changes)
+
+    def _pick_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Video file", "", "Videos (*.mp4 *.avi *.mkv *.mov *.m4v *.webm)"
+        )
+        if path:
+            self._change(source=path)
+
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of images")
+        if path:
+            self._change(source=path)
+
+    def _pick_url(self) -> None:
+        url, ok = QInputDialog.getText(self, "Stream", "RTSP or HTTP URL:", text="rtsp://")
+        if ok and url.strip():
+            self._change(source=url.strip())
+
+    def _pick_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Detect model", "", "ultralytics models (*.pt *.yaml)")
+        if path:
+            self._change(weights=path)
