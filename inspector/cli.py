@@ -24,7 +24,7 @@ EXIT_INTERNAL = 70  # a bug: the traceback is in the log
 
 log = logging.getLogger("inspector.cli")
 
-HEADLESS_ONLY = ("frames", "json", "detections_out")
+HEADLESS_ONLY = ("frames", "json", "detections_out", "parts_out")
 WINDOW_ONLY = ("exit_after", "screenshot")
 
 
@@ -94,6 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")
     run.add_argument("--roi", default=None, help="region of interest x1,y1,x2,y2 in frame pixels")
+    run.add_argument(
+        "--part-classes",
+        default=None,
+        help="comma-separated classes that are parts (default: plate,washer where the model has them)",
+    )
+    run.add_argument("--min-frames", type=int, default=None, help="frames a defect must be seen on (3)")
+    run.add_argument(
+        "--exit-line",
+        type=float,
+        default=None,
+        help="decide a part once its centre passes this fraction of the frame's width",
+    )
+    run.add_argument("--log-frames", action="store_true", help="also log every defect on every frame")
     run.add_argument("--loop", action="store_true", help="restart a video or folder at its end")
     run.add_argument("--no-images", action="store_true", help="log defects without saving images")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -103,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write one JSON line of detections per frame to this file",
     )
+    run.add_argument("--parts-out", type=Path, default=None, help="write one JSON line per decided part")
 
     hist = sub.add_parser("history", help="list or export logged defects")
     hist.add_argument("--db", type=Path, default=None)
@@ -124,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "evaluate", help="score a --detections-out file of a synthetic run against the line's truth"
     )
-    evaluate.add_argument("--detections", type=Path, required=True, help="the run's --detections-out file")
+    what = evaluate.add_mutually_exclusive_group(required=True)
+    what.add_argument("--detections", type=Path, help="the run's --detections-out file")
+    what.add_argument("--parts", type=Path, help="the run's --parts-out file (needs --frames)")
+    evaluate.add_argument("--frames", type=int, default=None, help="with --parts: the run's frame count")
     evaluate.add_argument("--source", default="synthetic", help="the synthetic source the run used")
     evaluate.add_argument("--seed", type=int, default=0, help="the run's --seed")
     evaluate.add_argument("--iou", type=float, default=0.5, help="IoU a detection needs to count")
@@ -178,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stride", type=int, default=20, help="line frames between dataset frames")
     train.add_argument("--device", default="0", help="ultralytics device: 0, cpu, ...")
     train.add_argument("--workers", type=int, default=8)
+    train.add_argument(
+        "--init", default=None, help="start from these weights (the layers whose shapes fit)"
+    )
     return parser
 
 
@@ -200,10 +220,14 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
         "iou": args.iou,
         "backend": getattr(args, "backend", None),
         "mode": getattr(args, "mode", None),
-        "defect_classes": _classes(getattr(args, "classes", None)),
+        "defect_classes": _names(getattr(args, "classes", None), "--classes"),
         "roi": parse_roi(args.roi) if getattr(args, "roi", None) else None,
         "loop": getattr(args, "loop", False) or None,
         "save_images": False if getattr(args, "no_images", False) else None,
+        "part_classes": _names(getattr(args, "part_classes", None), "--part-classes", allow_empty=True),
+        "min_frames": getattr(args, "min_frames", None),
+        "exit_line": getattr(args, "exit_line", None),
+        "log_frames": getattr(args, "log_frames", False) or None,
     }
     given = {name: value for name, value in given.items() if value is not None}
     config = LineConfig(
@@ -212,12 +236,13 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
     return config, frozenset(given)
 
 
-def _classes(text: str | None) -> tuple[str, ...] | None:
+def _names(text: str | None, option: str, allow_empty: bool = False) -> tuple[str, ...] | None:
+    """Comma-separated class names; ``--part-classes ""`` says the model has no part class."""
     if text is None:
         return None
     names = tuple(sorted({c.strip() for c in text.split(",") if c.strip()}))
-    if not names:
-        raise UsageError("--classes needs at least one class name")
+    if not names and not allow_empty:
+        raise UsageError(f"{option} needs at least one class name")
     return names
 
 
@@ -249,7 +274,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be at least 1")
     config, _ = _line_config(args)
-    summary = run_headless(config, args.db or _default_db(), args.frames, args.detections_out)
+    summary = run_headless(
+        config, args.db or _default_db(), args.frames, args.detections_out, parts_out=args.parts_out
+    )
     print(json.dumps(summary) if args.json else format_summary(summary))
     return EXIT_RUN_FAILED if summary["source_error"] else 0
 
@@ -309,9 +336,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     line = open_source(args.source, seed=args.seed)
     if not isinstance(line, SyntheticConveyor):
         raise UsageError("only runs on the synthetic line have a ground truth to score against")
-    if not args.detections.is_file():
-        raise UsageError(f"no detections file at {args.detections}")
-    print(json.dumps(score_detections(args.detections, line, args.iou, args.conf).as_dict(), indent=2))
+    path = args.parts or args.detections
+    if not path.is_file():
+        raise UsageError(f"no {'parts' if args.parts else 'detections'} file at {path}")
+    if args.parts:
+        from inspector.lab.part_scoring import score_parts
+
+        if args.frames is None or args.frames < 1:
+            raise UsageError("--parts needs --frames, the number of frames the run inspected")
+        score = score_parts(path, line, args.frames).as_dict()
+    else:
+        score = score_detections(path, line, args.iou, args.conf).as_dict()
+    print(json.dumps(score, indent=2))
     return 0
 
 
@@ -330,6 +366,7 @@ def _cmd_train_demo(args: argparse.Namespace) -> int:
             stride=args.stride,
             device=args.device,
             workers=args.workers,
+            init=args.init,
         )
     )
     print(json.dumps(report, indent=2))

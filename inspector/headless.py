@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from inspector.errors import ConfigError
+from inspector.inspection.parts import PartVerdict
 from inspector.line.config import LineConfig
 from inspector.line.station import Station
 from inspector.line.switch import FAILED, FELL_BACK, PROGRESS, SwitchEvent
@@ -25,9 +27,11 @@ def run_headless(
     frames: int | None = None,
     detections_out: Path | None = None,
     say: Say = lambda m: print(m, file=sys.stderr),
+    parts_out: Path | None = None,
 ) -> dict[str, Any]:
     """Run the line and return the summary. Bad input raises an ``InspectorError``."""
-    detections_file = _open_detections(detections_out) if detections_out else None
+    detections_file = _open_out(detections_out, "detections") if detections_out else None
+    parts_file = _open_out(parts_out, "parts") if parts_out else None
     station = Station(db_path, on_message=say)
     interrupted = False
     try:
@@ -37,6 +41,9 @@ def run_headless(
         def on_result(result: InspectionResult) -> None:
             if detections_file is not None:
                 _write_detections(detections_file, result, line.source.name)
+            if parts_file is not None:
+                for part in result.decided:
+                    parts_file.write(json.dumps(part_json(part)) + "\n")
 
         with stop_signals_interrupt():  # a kill or a closed terminal closes the run as Ctrl+C does
             try:
@@ -46,16 +53,23 @@ def run_headless(
                 error = line.slot.error
                 say(f"stopped by {exc.args[0] if exc.args else 'SIGINT'}; finishing the run")
             finally:
-                line.close()
+                written = len(line.inspector.decided)
+                line.close()  # decides the parts still in view
+                if parts_file is not None:
+                    for part in line.inspector.decided[written:]:
+                        parts_file.write(json.dumps(part_json(part)) + "\n")
         station.writer.flush()
     finally:
-        if detections_file is not None:
-            detections_file.close()
+        for fh in (detections_file, parts_file):
+            if fh is not None:
+                fh.close()
         station.writer.stop()
     if error:
         say(error)
     logged = count_defects(station.db, DefectFilter(run_id=line.run_id))
     station.db.dispose()
+    parts = [p for p in line.inspector.decided if p.kind] if line.part_classes else []
+    ng = sum(p.ng for p in parts)
     return {
         "run_id": line.run_id,
         "frames": line.inspector.frames,
@@ -73,16 +87,48 @@ def run_headless(
         "database": str(db_path),
         "source_error": error,
         "interrupted": interrupted,
+        "part_classes": sorted(line.part_classes),
+        "parts": len(parts),
+        "parts_ok": len(parts) - ng,
+        "parts_ng": ng,
+        "yield": round((len(parts) - ng) / len(parts), 4) if parts else None,
+        "ng_by_class": dict(Counter(c for p in parts for c in p.defect_classes)),
     }
 
 
-def _open_detections(path: Path) -> IO[str]:
-    """Opened before the run begins, so a bad path costs no run; line-buffered, so each frame's
-    line is on disk as soon as the frame is done."""
+def _open_out(path: Path, what: str) -> IO[str]:
+    """Opened before the run begins, so a bad path costs no run; line-buffered, so each line is on
+    disk as soon as its frame or part is done."""
     try:
         return path.open("w", encoding="utf-8", buffering=1)
     except OSError as exc:
-        raise ConfigError(f"cannot write the detections file {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot write the {what} file {path}: {exc.strerror or exc}") from exc
+
+
+def part_json(part: PartVerdict) -> dict[str, Any]:
+    """One decided part as a ``--parts-out`` line: frame pixels at its best frame."""
+    return {
+        "part": part.part,
+        "kind": part.kind,
+        "verdict": part.verdict,
+        "first_frame": part.first_frame,
+        "last_frame": part.last_frame,
+        "best_frame": part.best_frame,
+        "box": [round(v, 2) for v in part.box],
+        "defects": [
+            {
+                "class": d.class_name,
+                "confidence": round(d.confidence, 4),
+                "x1": round(d.box[0], 2),
+                "y1": round(d.box[1], 2),
+                "x2": round(d.box[2], 2),
+                "y2": round(d.box[3], 2),
+                "frame": d.frame,
+                "frames": d.frames,
+            }
+            for d in part.defects
+        ],
+    }
 
 
 def _switch_reporter(say: Say) -> Callable[[SwitchEvent], None]:
@@ -128,6 +174,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['defects_logged']} defects logged to {summary['database']}",
         f"model {summary['model']} at {summary['imgsz']} px on {summary['device']}, "
         f"backend {summary['backend']}",
+        _parts_line(summary),
         f"{summary['fps']:.1f} frames/s, {summary['frames_dropped']} frames dropped"
         + (f", {summary['compile_s']:.1f} s spent compiling" if summary["compile_s"] else ""),
         "latency ms      p50      p95      p99",
@@ -135,3 +182,15 @@ def format_summary(summary: dict[str, Any]) -> str:
     for stage, p in summary["latency_ms"].items():
         lines.append(f"  {stage:<10}{p['p50']:>9.2f}{p['p95']:>9.2f}{p['p99']:>9.2f}")
     return "\n".join(lines)
+
+
+def _parts_line(summary: dict[str, Any]) -> str:
+    if not summary["part_classes"]:
+        return "no part class in the model: defects were counted, not parts"
+    if not summary["parts"]:
+        return "no part was decided"
+    by_class = ", ".join(f"{c} {n}" for c, n in sorted(summary["ng_by_class"].items()))
+    return (
+        f"{summary['parts']} parts: {summary['parts_ok']} OK, {summary['parts_ng']} NG"
+        f" (yield {summary['yield']:.1%})" + (f"; NG for {by_class}" if by_class else "")
+    )

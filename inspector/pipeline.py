@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from inspector.capture.base import Frame, FrameSource, SourceError
 from inspector.detections import Detection, StageTimes
 from inspector.inference.engine import Engine
+from inspector.inspection.parts import PartBook, PartDefect, PartInView, PartVerdict, context_crop
 from inspector.inspection.rules import InspectionRules, Verdict
-from inspector.storage.writer import DefectRecord, DefectWriter, context_crop, utc_at
+from inspector.storage.writer import DefectRecord, DefectWriter, utc_at
 
 
 class FrameSlot:
@@ -102,6 +103,8 @@ class InspectionResult:
     wait_ms: float
     times: StageTimes
     done_at: float
+    parts: tuple[PartInView, ...] = ()  # the parts tracked in this frame
+    decided: tuple[PartVerdict, ...] = ()  # the parts whose verdict this frame settled
 
     @property
     def latency_ms(self) -> float:
@@ -120,7 +123,11 @@ class InspectionResult:
 
 
 class Inspector:
-    """Detect, judge and log one frame at a time, in the calling (inference) thread."""
+    """Detect, judge, track and log one frame at a time, in the calling (inference) thread.
+
+    With a ``PartBook`` the log gets one record per physical defect, written when its part is
+    decided; ``log_frames`` also logs every defect on every frame (for audits).
+    """
 
     def __init__(
         self,
@@ -129,22 +136,34 @@ class Inspector:
         writer: DefectWriter | None = None,
         run_id: int | None = None,
         save_images: bool = True,
+        parts: PartBook | None = None,
+        log_frames: bool = False,
     ) -> None:
         self.engine = engine
         self.rules = rules
         self.writer = writer
         self.run_id = run_id
         self.save_images = save_images
+        self.parts = parts
+        self.log_frames = log_frames or parts is None
         self.frames = 0
         self.defects_logged = 0
+        self.decided: list[PartVerdict] = []  # every part decided in this run, in order
 
     def process(self, frame: Frame) -> InspectionResult:
         started = time.perf_counter()
         out = self.engine.detect(frame.image)
         verdict = self.rules.evaluate(out.detections)
-        if verdict.defects and self.writer is not None and self.run_id is not None:
-            self.writer.log(self._records(frame, verdict.defects, out.backend))
-            self.defects_logged += len(verdict.defects)
+        if self.log_frames and verdict.defects:
+            self._log([self._frame_record(frame, d, out.backend) for d in verdict.defects])
+        parts: tuple[PartInView, ...] = ()
+        decided: tuple[PartVerdict, ...] = ()
+        if self.parts is not None:
+            done, view = self.parts.update(
+                frame.index, out.detections, self.rules, frame.image, frame.wall_time
+            )
+            parts, decided = tuple(view), tuple(done)
+            self._decide(decided, out.backend)
         self.frames += 1
         return InspectionResult(
             frame=frame,
@@ -154,26 +173,53 @@ class Inspector:
             wait_ms=(started - frame.captured_at) * 1e3,
             times=out.times,
             done_at=time.perf_counter(),
+            parts=parts,
+            decided=decided,
         )
 
-    def _records(self, frame: Frame, defects: tuple[Detection, ...], backend: str) -> list[DefectRecord]:
+    def finish(self) -> tuple[PartVerdict, ...]:
+        """The run ends: the parts still in view are decided with what was seen of them."""
+        if self.parts is None:
+            return ()
+        done = tuple(self.parts.flush())
+        self._decide(done, self.engine.backend.label)
+        return done
+
+    def _decide(self, parts: tuple[PartVerdict, ...], backend: str) -> None:
+        self.decided.extend(parts)
+        if not self.log_frames:
+            self._log([self._part_record(d, backend) for p in parts for d in p.defects])
+
+    def _log(self, records: list[DefectRecord]) -> None:
+        if records and self.writer is not None and self.run_id is not None:
+            self.writer.log(records)
+            self.defects_logged += len(records)
+
+    def _part_record(self, d: PartDefect, backend: str) -> DefectRecord:
+        return DefectRecord(
+            run_id=self.run_id,  # type: ignore[arg-type]
+            detected_at=utc_at(d.seen_at),
+            frame_index=d.frame,
+            class_name=d.class_name,
+            confidence=d.confidence,
+            box=d.box,
+            backend=backend,
+            image=d.image if self.save_images else None,
+            image_origin=d.image_origin,
+        )
+
+    def _frame_record(self, frame: Frame, d: Detection, backend: str) -> DefectRecord:
         # when the part was in view, which is what a line's other records are matched against; the
         # inference may come later (a busy CPU, a frame waiting while a compile finishes)
-        seen = utc_at(frame.wall_time)
-        records = []
-        for d in defects:
-            crop, origin = context_crop(frame.image, d.box) if self.save_images else (None, (0, 0))
-            records.append(
-                DefectRecord(
-                    run_id=self.run_id,  # type: ignore[arg-type]
-                    detected_at=seen,
-                    frame_index=frame.index,
-                    class_name=d.class_name,
-                    confidence=d.confidence,
-                    box=d.box,
-                    backend=backend,
-                    image=crop,
-                    image_origin=origin,
-                )
-            )
-        return records
+        crop, origin = context_crop(frame.image, d.box) if self.save_images else (None, (0, 0))
+        return DefectRecord(
+            run_id=self.run_id,  # type: ignore[arg-type]
+            detected_at=utc_at(frame.wall_time),
+            frame_index=frame.index,
+            class_name=d.class_name,
+            confidence=d.confidence,
+            box=d.box,
+            backend=backend,
+            image=crop,
+            image_origin=origin,
+        )

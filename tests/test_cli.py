@@ -25,10 +25,12 @@ def run_cli(*args: str, timeout: float = 300, **env_extra: str) -> subprocess.Co
 
 def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
     db = tmp_path / "log.sqlite"
-    out = tmp_path / "dets.jsonl"
+    out, parts_out = tmp_path / "dets.jsonl", tmp_path / "parts.jsonl"
     proc = run_cli(
         "run",
         "--headless",
+        "--parts-out",
+        str(parts_out),
         "--frames",
         "40",
         "--source",
@@ -57,17 +59,25 @@ def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
     assert frames == 40
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(40))
-    # every detection at the rules' confidence is a defect by default; weaker ones are written too
     found = [d["confidence"] for line in lines for d in line["detections"]]
-    assert sum(c >= 0.5 for c in found) == in_db and min(found) >= 0.25
+    assert min(found) >= 0.25, "the detections file holds what the window draws, dashed ones too"
+    # one record per physical defect, not per frame: each part's defects, once
+    parts = [json.loads(line) for line in parts_out.read_text().splitlines()]
+    assert sum(len(p["defects"]) for p in parts) == in_db < sum(c >= 0.5 for c in found)
+    assert summary["parts"] == len(parts) > 0 and summary["part_classes"] == ["plate", "washer"]
+    assert summary["parts_ng"] == sum(p["verdict"] == "NG" for p in parts)
+    assert summary["parts_ok"] + summary["parts_ng"] == summary["parts"]
+    assert all(p["verdict"] == ("NG" if p["defects"] else "OK") for p in parts)
+    assert all(d["frames"] >= 3 and 0 <= d["frame"] < 40 for p in parts for d in p["defects"])
     for stage in ("capture", "pre", "infer", "post", "total"):
         p = summary["latency_ms"][stage]
         assert 0 <= p["p50"] <= p["p95"] <= p["p99"]
 
 
 def test_a_kill_closes_the_run_as_ctrl_c_does(tmp_path):
-    db, out = tmp_path / "log.sqlite", tmp_path / "dets.jsonl"
+    db, out, parts_out = tmp_path / "log.sqlite", tmp_path / "dets.jsonl", tmp_path / "parts.jsonl"
     args = ["run", "--headless", "--source", "synthetic:fps=0", "--db", str(db), "--json"]
+    args += ["--parts-out", str(parts_out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
         [sys.executable, "-m", "inspector", *args, "--detections-out", str(out)],
@@ -92,8 +102,9 @@ def test_a_kill_closes_the_run_as_ctrl_c_does(tmp_path):
         frames, ended = conn.execute("SELECT frames, ended_at FROM runs").fetchone()
         in_db = conn.execute("SELECT COUNT(*) FROM defects").fetchone()[0]
     assert frames == len(lines) and ended is not None
-    strong = sum(d["confidence"] >= 0.5 for line in lines for d in line["detections"])
-    assert in_db == summary["defects_logged"] == strong
+    parts = [json.loads(line) for line in parts_out.read_text().splitlines()]
+    assert summary["parts"] == len(parts) > 0, "the parts in view are decided as the run closes"
+    assert in_db == summary["defects_logged"] == sum(len(p["defects"]) for p in parts)
 
 
 def test_history_lists_and_exports(tmp_path, capsys):
@@ -122,7 +133,7 @@ def test_synth_writes_a_yolo_dataset(tmp_path):
     for label in labels:
         for row in label.read_text().splitlines():
             cls, *xywh = row.split()
-            assert int(cls) in range(4) and all(0 <= float(v) <= 1 for v in xywh)
+            assert int(cls) in range(6) and all(0 <= float(v) <= 1 for v in xywh)
     assert "names:" in (tmp_path / "ds" / "data.yaml").read_text()
 
 

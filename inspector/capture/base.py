@@ -18,13 +18,23 @@ class SourceError(InspectorError):
 
 @dataclass(frozen=True, slots=True)
 class TruthBox:
-    """A defect the synthetic line placed on purpose, in frame pixels."""
+    """A defect or a part the synthetic line placed on purpose, in frame pixels.
+
+    ``part`` is the id of the part it lies on (a part's own box: its id); ``index`` numbers the
+    defects of one part (-1 for the part's own box), so each physical defect has one identity.
+    """
 
     class_name: str
     x1: float
     y1: float
     x2: float
     y2: float
+    part: int = -1
+    index: int = -1
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,7 @@ class PartTruth:
     part_id: int
     box: tuple[float, float, float, float]
     defects: tuple[TruthBox, ...]
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +54,9 @@ class Frame:
     ``captured_at`` is ``time.perf_counter()`` at capture, so every later stage can measure its
     latency from the moment the pixels existed; ``wall_time`` is ``time.time()`` then, the time a
     defect seen in it is logged at. ``image_path`` names the file a folder source read. ``truth``
-    is only known for the synthetic line: the defects at least half in view; ``truncated`` holds
-    the slivers of those cut off by the frame edge, which neither a label nor a score should count.
+    is only known for the synthetic line: the defects and parts at least half in view; ``truncated``
+    holds the slivers of those cut off by the frame edge, which neither a label nor a score should
+    count.
     """
 
     image: np.ndarray

@@ -19,6 +19,8 @@ import numpy as np
 from inspector.capture.base import Frame, FrameBuffers, PartTruth, TruthBox, make_frame
 
 DEFECT_CLASSES: tuple[str, ...] = ("scratch", "dent", "stain", "missing_hole")
+PART_CLASSES: tuple[str, ...] = ("plate", "washer")
+LINE_CLASSES: tuple[str, ...] = DEFECT_CLASSES + PART_CLASSES
 """The classes the line produces, in the order the demo model's class ids follow."""
 
 _MIN_VISIBLE = 0.5  # a defect cut by the frame edge counts while at least this much shows
@@ -38,6 +40,21 @@ class _Sprite:
     alpha: np.ndarray  # (h, w) uint8
     shadow: np.ndarray  # (h, w) uint8, already blurred
     defects: tuple[tuple[str, tuple[float, float, float, float]], ...]  # boxes in sprite pixels
+    kind: str  # "plate" or "washer"
+    box: tuple[float, float, float, float]  # the part itself, tight around its pixels
+
+
+@dataclass(frozen=True, slots=True)
+class PartSpan:
+    """A part that crossed the view: the frames with at least half of it in view, its kind, and the
+    classes of the defects it carries (by their index on the part)."""
+
+    part_id: int
+    kind: str
+    first_frame: int
+    last_frame: int
+    defects: tuple[str, ...]
+    in_view: tuple[int, int]  # the frames showing any of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,20 +151,23 @@ class SyntheticConveyor:
             x = plan.start + offset
             sprite = self._sprite(part_id)
             self._composite(image, sprite, x, plan.y)
-            for class_name, (bx1, by1, bx2, by2) in sprite.defects:
+            boxes = [(sprite.kind, sprite.box, -1), *((c, b, i) for i, (c, b) in enumerate(sprite.defects))]
+            for class_name, (bx1, by1, bx2, by2), n in boxes:
                 box = _clip_box((bx1 + x, by1 + plan.y, bx2 + x, by2 + plan.y), w, h)
                 if box is not None:
                     whole = _area(box) >= _MIN_VISIBLE * (bx2 - bx1) * (by2 - by1)
-                    (truth if whole else truncated).append(TruthBox(class_name, *box))
+                    (truth if whole else truncated).append(TruthBox(class_name, *box, part=part_id, index=n))
             if x >= 0 and x + plan.width <= w:
+                px1, py1, px2, py2 = sprite.box
                 parts.append(
                     PartTruth(
                         part_id,
-                        (float(x), float(plan.y), float(x + plan.width), float(plan.y + plan.height)),
+                        (float(px1 + x), float(py1 + plan.y), float(px2 + x), float(py2 + plan.y)),
                         tuple(
-                            TruthBox(c, b[0] + x, b[1] + plan.y, b[2] + x, b[3] + plan.y)
-                            for c, b in sprite.defects
+                            TruthBox(c, b[0] + x, b[1] + plan.y, b[2] + x, b[3] + plan.y, part_id, i)
+                            for i, (c, b) in enumerate(sprite.defects)
                         ),
+                        sprite.kind,
                     )
                 )
         image = self._camera(image, index)
@@ -197,6 +217,38 @@ class SyntheticConveyor:
         return cv2.merge([v, v, v])
 
     # Parts -----------------------------------------------------------------------------------
+    def part_spans(self, frames: int) -> list[PartSpan]:
+        """Every part at least half in view in some frame of ``0 .. frames - 1``, worked out from
+        where the line puts its parts, without rendering a frame."""
+        self._visible_parts(round(self.speed * max(0, frames - 1)))
+        spans = []
+        for part_id, plan in enumerate(self._plans):
+            sprite = self._sprite(part_id)
+            bx1, bx2 = sprite.box[0], sprite.box[2]
+            enter = max(0, math.floor((-plan.start - bx2) / self.speed))
+            leave = min(frames - 1, math.ceil((self.width - plan.start - bx1) / self.speed))
+            shown = [
+                t
+                for t in range(enter, leave + 1)
+                if _visible(plan.start + round(self.speed * t), bx1, bx2, self.width) >= _MIN_VISIBLE
+            ]
+            if shown:
+                defects = tuple(c for c, _ in sprite.defects)
+                spans.append(PartSpan(part_id, sprite.kind, shown[0], shown[-1], defects, (enter, leave)))
+        return spans
+
+    def part_boxes(self, part_id: int, index: int) -> tuple[TruthBox, tuple[TruthBox, ...]]:
+        """Part ``part_id`` and its defects in frame ``index``, unclipped, in frame pixels."""
+        plan, sprite = self._plans[part_id], self._sprite(part_id)
+        x, y = plan.start + round(self.speed * index), plan.y
+        px1, py1, px2, py2 = sprite.box
+        own = TruthBox(sprite.kind, px1 + x, py1 + y, px2 + x, py2 + y, part_id, -1)
+        defects = tuple(
+            TruthBox(c, b[0] + x, b[1] + y, b[2] + x, b[3] + y, part_id, i)
+            for i, (c, b) in enumerate(sprite.defects)
+        )
+        return own, defects
+
     def _visible_parts(self, offset: int) -> range:
         # part i occupies belt coordinates [start_i, start_i + width_i); frame x = start_i + offset
         while not self._plans or self._plans[-1].start + offset > -400 * self._scale:
@@ -254,7 +306,9 @@ class SyntheticConveyor:
             m = 2 * k
             boxes.append((d.class_name, (xs.min() - m, ys.min() - m, xs.max() + 1 + m, ys.max() + 1 + m)))
         shadow = cv2.GaussianBlur(alpha, (0, 0), 6 * k)
-        return _Sprite(rgb, alpha, shadow, tuple(boxes))
+        ys, xs = np.nonzero(alpha > 64)
+        part_box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        return _Sprite(rgb, alpha, shadow, tuple(boxes), kind, part_box)
 
     @staticmethod
     def _composite(image: np.ndarray, sprite: _Sprite, x: int, y: int) -> None:
@@ -276,6 +330,11 @@ class SyntheticConveyor:
                 a = sprite.alpha[crop].astype(np.uint16)[..., None]
                 src = sprite.rgb[crop].astype(np.uint16)
                 region[...] = ((src * a + region.astype(np.uint16) * (255 - a)) // 255).astype(np.uint8)
+
+
+def _visible(x: float, bx1: float, bx2: float, width: int) -> float:
+    """The share of a part's width inside the frame, its sprite at ``x``."""
+    return max(0.0, min(width, x + bx2) - max(0.0, x + bx1)) / (bx2 - bx1)
 
 
 def _area(box: tuple[float, float, float, float]) -> float:

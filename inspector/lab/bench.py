@@ -28,7 +28,7 @@ from torch._inductor.async_compile import shutdown_compile_workers
 
 from inspector.capture.base import capture_into
 from inspector.capture.synthetic import SyntheticConveyor
-from inspector.detections import Detection, StageTimes
+from inspector.detections import Detection, StageTimes, iou
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device
 from inspector.inference.engine import Engine
@@ -36,7 +36,7 @@ from inspector.inference.frame_pipeline import CompileProgress, capture_graph
 from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import DetectorModel, Predictions, load_detector, ultralytics_yolo
 from inspector.inference.preprocess import letterbox_geometry
-from inspector.lab.evaluation import iou, match
+from inspector.lab.evaluation import match
 
 Say = Callable[[str], None]
 Boxes = list[tuple[str, tuple[float, float, float, float], float]]  # class, box, confidence

@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Box = tuple[float, float, float, float]
+from inspector.detections import Box, iou
+
 Labelled = tuple[str, Box]
 IGNORE_IOU = 0.3  # a detection this close to a truncated defect is about that defect
-
-
-def iou(a: Box, b: Box) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inspector.capture.synthetic import SyntheticConveyor
+from inspector.capture.synthetic import DEFECT_CLASSES, SyntheticConveyor
 from inspector.lab.evaluation import Score
 
 
@@ -33,6 +33,7 @@ def score_detections(
                     continue
                 score.clean_parts += 1
                 x1, y1, x2, y2 = part.box
-                if any(x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2 for _, b in found):
+                flags = [b for c, b in found if c in DEFECT_CLASSES]
+                if any(x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2 for b in flags):
                     score.clean_parts_flagged += 1
     return score

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from inspector.capture.synthetic import DEFECT_CLASSES, SyntheticConveyor
+from inspector.capture.synthetic import LINE_CLASSES, SyntheticConveyor
 
 
 def write_dataset(
@@ -21,8 +21,9 @@ def write_dataset(
 ) -> Path:
     """Write ``frames`` frames (every ``stride``-th frame of the line) and return the data.yaml.
 
-    Labels are YOLO-format ``class cx cy w h`` normalised to the frame; a frame with no defect
-    gets an empty label file, which YOLO tools read as a background image. Every frame is a pure
+    Labels are YOLO-format ``class cx cy w h`` normalised to the frame, for every defect and every
+    part at least half in view; a frame with none gets an empty label file, which YOLO tools read
+    as a background image. Every frame is a pure
     function of the seed and its index, so ``workers`` processes write the same files as one.
     """
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -34,7 +35,7 @@ def write_dataset(
     else:
         _write_frames(chunks[0])
     data = out / "data.yaml"
-    names = "\n".join(f"  {i}: {name}" for i, name in enumerate(DEFECT_CLASSES))
+    names = "\n".join(f"  {i}: {name}" for i, name in enumerate(LINE_CLASSES))
     data.write_text(
         f"# synthetic line, seed {seed}, {frames} frames (every {stride}th)\n"
         f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n{names}\n"
@@ -45,7 +46,7 @@ def write_dataset(
 def _write_frames(job: tuple[Path, int, list[int], int, int, int]) -> None:
     out, seed, numbers, stride, width, height = job
     line = SyntheticConveyor(seed=seed, width=width, height=height, fps=0)
-    ids = {name: i for i, name in enumerate(DEFECT_CLASSES)}
+    ids = {name: i for i, name in enumerate(LINE_CLASSES)}
     for n in numbers:
         frame = line.render(n * stride)
         stem = f"s{seed}_{frame.index:07d}"

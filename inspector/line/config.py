@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from inspector.detections import Box
 from inspector.errors import ConfigError
+from inspector.inspection.parts import DEFAULT_PART_CLASSES
 from inspector.inspection.rules import InspectionRules
 
 BACKENDS: tuple[str, ...] = ("eager", "compiled")
@@ -31,7 +33,11 @@ class LineConfig:
     min_confidence: float = 0.5
     draw_confidence: float = 0.25
     iou: float = 0.5
-    defect_classes: tuple[str, ...] | None = None
+    defect_classes: tuple[str, ...] | None = None  # None: every class that is not a part
+    part_classes: tuple[str, ...] | None = None  # None: the demo line's, where the model has them
+    min_frames: int = 3  # frames a defect (and a part) must be seen on to count
+    exit_line: float | None = None  # fraction of the frame's width where a part is decided at once
+    log_frames: bool = False  # also log every defect on every frame (an audit), not one per defect
     roi: Box | None = None
     backend: str = "eager"
     mode: str = "reduce-overhead"
@@ -46,6 +52,10 @@ class LineConfig:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a number within 0..1, got {value}")
         if self.imgsz is not None and not 32 <= self.imgsz <= MAX_IMGSZ:
             raise ConfigError(f"input size must be within 32..{MAX_IMGSZ} pixels, got {self.imgsz}")
+        if not 1 <= self.min_frames <= 1000:
+            raise ConfigError(f"a defect must be seen on 1..1000 frames to count, got {self.min_frames}")
+        if self.exit_line is not None and not (math.isfinite(self.exit_line) and 0 < self.exit_line <= 1):
+            raise ConfigError(f"the exit line is a fraction of the frame's width, 0..1, got {self.exit_line}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}: choose {' or '.join(BACKENDS)}")
         if self.roi is not None and not all(math.isfinite(v) for v in self.roi):
@@ -60,6 +70,15 @@ class LineConfig:
         """The engine's own threshold: low enough for both the rules and the drawing."""
         return min(self.draw_confidence, self.min_confidence)
 
-    def rules(self) -> InspectionRules:
+    def rules(self, names: Iterable[str] | None = None) -> InspectionRules:
+        """The defect rules; given the model's class ``names``, "every class" leaves its parts out."""
         classes = frozenset(self.defect_classes) if self.defect_classes else None
+        if classes is None and names is not None:
+            classes = frozenset(names) - frozenset(self.parts_of(names))
         return InspectionRules(classes, self.min_confidence, self.roi)
+
+    def parts_of(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The model's classes that are parts (none: the line counts defects, not parts)."""
+        wanted = self.part_classes if self.part_classes is not None else DEFAULT_PART_CLASSES
+        known = set(names)
+        return tuple(c for c in wanted if c in known)

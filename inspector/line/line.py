@@ -88,6 +88,10 @@ class Line:
 
         return torch.cuda.memory_allocated(device) / 2**20
 
+    @property
+    def part_classes(self) -> frozenset[str]:
+        return self.inspector.parts.config.part_classes if self.inspector.parts else frozenset()
+
     def set_rules(self, rules: InspectionRules) -> None:
         """Takes effect on the next frame: the rules object is swapped whole, never edited."""
         self.inspector.rules = rules
@@ -146,6 +150,7 @@ class Line:
             return
         self._closed = True
         self.switch.close()
+        self.inspector.finish()
         self._writer.end_run(self.run_id, self.inspector.frames)
 
     def _record_swap(self, event: SwitchEvent) -> None:

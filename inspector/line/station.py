@@ -13,6 +13,7 @@ from inspector.inference.backends import CompiledBackend
 from inspector.inference.devices import describe_device, resolve_device
 from inspector.inference.engine import Engine
 from inspector.inference.model import DetectorModel, load_detector, model_input_size
+from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
 from inspector.pipeline import Inspector
@@ -55,7 +56,10 @@ class Station:
         model = self._model(config.weights, device)
         imgsz = model_input_size(model.network, config.imgsz)
         engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
-        rules = config.rules()
+        names = list(model.names.values())
+        rules = config.rules(names)
+        part_classes = config.parts_of(names)
+        book = PartBook(PartsConfig(frozenset(part_classes), config.min_frames, exit_line=config.exit_line))
         compiled = CompiledBackend(model, imgsz, config.mode)  # its worker starts when needed
         capture_into(source, compiled.frame_pool)
         settings = {
@@ -64,7 +68,11 @@ class Station:
             "detect_conf": config.detect_confidence,
             "iou": config.iou,
             "mode": config.mode,
-            "classes": sorted(config.defect_classes) if config.defect_classes else None,
+            "classes": sorted(rules.defect_classes or ()),
+            "part_classes": list(part_classes),
+            "min_frames": config.min_frames,
+            "exit_line": config.exit_line,
+            "log_frames": config.log_frames,
             "roi": config.roi,
         }
         backend = "eager" if config.backend == "eager" else compiled.label
@@ -72,7 +80,9 @@ class Station:
         run_id = self.writer.begin_run(
             RunInfo(source.name, model.path, model.sha256, backend, device_name, settings)
         )
-        inspector = Inspector(engine, rules, self.writer, run_id, config.save_images)
+        inspector = Inspector(
+            engine, rules, self.writer, run_id, config.save_images, book, log_frames=config.log_frames
+        )
         line = Line(
             config, source, model, device_name, inspector, compiled, self.writer, run_id, latency_samples
         )

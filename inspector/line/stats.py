@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 
+from inspector.inspection.parts import PartVerdict
 from inspector.metrics import LatencyTracker, RateMeter
 from inspector.pipeline import InspectionResult
 
@@ -43,7 +44,12 @@ class LineStats:
         self.latency = LatencyTracker(maxlen=latency_samples)
         self.captured = RateMeter()
         self.inspected = RateMeter()
-        self.defect_counts: Counter[str] = Counter()
+        self.defect_counts: Counter[str] = Counter()  # defects on the frames (with no part class)
+        self.parts_ok = 0
+        self.parts_ng = 0
+        self.ng_by_class: Counter[str] = Counter()  # NG parts per defect class found on them
+        self.part_times: deque[float] = deque()  # when parts were decided, for parts per minute
+        self.last_part: PartVerdict | None = None
         self.timed_frames = 0
         self.started = time.perf_counter()
         self.ended: float | None = None
@@ -53,9 +59,29 @@ class LineStats:
         self.timed_frames = 0
         self.started = time.perf_counter()
 
+    @property
+    def parts(self) -> int:
+        return self.parts_ok + self.parts_ng
+
+    def parts_per_minute(self, now: float | None = None) -> float:
+        """Parts decided over the last minute (over the run so far, while it is younger)."""
+        now = time.perf_counter() if now is None else now
+        while self.part_times and now - self.part_times[0] > 60.0:
+            self.part_times.popleft()
+        span = min(60.0, now - self.started)
+        return len(self.part_times) * 60.0 / span if span > 1.0 else 0.0
+
     def add(self, result: InspectionResult) -> None:
         self.inspected.tick(result.done_at)
         self.defect_counts.update(d.class_name for d in result.verdict.defects)
+        for part in result.decided:
+            if not part.kind:
+                continue  # a defect with no part under it counts with the defects
+            self.parts_ng += part.ng
+            self.parts_ok += not part.ng
+            self.ng_by_class.update(part.defect_classes)
+            self.part_times.append(result.done_at)
+            self.last_part = part
         if result.frame.captured_at >= self.started:
             for stage, ms in result.stage_ms().items():
                 self.latency.add(stage, ms)

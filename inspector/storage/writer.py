@@ -76,20 +76,6 @@ def utc_now() -> datetime:
     return utc_at(time.time())
 
 
-def context_crop(
-    image: np.ndarray, box: tuple[float, float, float, float], min_side: int = 160
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """The defect with room around it (its own size again on each side, at least ``min_side``)."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    half_w = max(x2 - x1, min_side / 2)
-    half_h = max(y2 - y1, min_side / 2)
-    left, top = max(0, int(cx - half_w)), max(0, int(cy - half_h))
-    right, bottom = min(w, int(cx + half_w) + 1), min(h, int(cy + half_h) + 1)
-    return image[top:bottom, left:right], (left, top)
-
-
 class DefectWriter:
     def __init__(
         self,

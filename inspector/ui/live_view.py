@@ -7,12 +7,14 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from inspector.inspection.parts import PartVerdict
 from inspector.pipeline import InspectionResult
 
 # Colour-blind-safe (Okabe-Ito) colours, one per class id; stable for a given model.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#0072B2", "#D55E00", "#009E73", "#FFFFFF")
 PASS_COLOUR = QColor("#1B9E4B")
 FAIL_COLOUR = QColor("#D62728")
+PART_COLOUR = QColor("#E8E8E8")  # a part not decided yet
 
 
 def class_colour(class_id: int) -> QColor:
@@ -34,8 +36,12 @@ class LiveView(QWidget):
         self._image: QImage | None = None
         self._message = "Line stopped"
         self.shown = 0  # new results handed to the view (repaints of the same one do not count)
+        self.part_classes: frozenset[str] = frozenset()  # drawn as parts, with their ids, not as defects
+        self._last_part: PartVerdict | None = None
 
-    def show_result(self, result: InspectionResult) -> None:
+    def show_result(self, result: InspectionResult, last_part: PartVerdict | None = None) -> None:
+        """The newest frame; ``last_part`` is the line's last decided part, the verdict to show."""
+        self._last_part = last_part
         self._result = result
         self._image = frame_to_qimage(result.frame.image)  # the frame (kept in _result) owns the pixels
         self._message = ""
@@ -59,8 +65,12 @@ class LiveView(QWidget):
         target = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         p.drawImage(target, self._image)
+        self._draw_parts(p, target, scale)
         self._draw_boxes(p, target, scale)
-        self._draw_verdict(p, target)
+        if self.part_classes:
+            self._draw_part_verdict(p, target)
+        else:
+            self._draw_verdict(p, target)
         if self._message:
             self._draw_centre_text(p, self._message)
         p.end()
@@ -75,13 +85,10 @@ class LiveView(QWidget):
         metrics = p.fontMetrics()
         placed: list[QRectF] = []  # labels already drawn: a new one moves down until it is clear
         for d in self._result.detections:
+            if d.class_name in self.part_classes:
+                continue  # drawn as a tracked part
             colour = class_colour(d.class_id)
-            rect = QRectF(
-                target.x() + d.x1 * scale,
-                target.y() + d.y1 * scale,
-                (d.x2 - d.x1) * scale,
-                (d.y2 - d.y1) * scale,
-            )
+            rect = _on_screen(d.box, target, scale)
             pen = QPen(colour, 3 if id(d) in defects else 1.5)
             if id(d) not in defects:
                 pen.setStyle(Qt.PenStyle.DashLine)  # seen, but below the rules' threshold or outside them
@@ -99,19 +106,54 @@ class LiveView(QWidget):
             p.setPen(QColor("#000000"))
             p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
 
-    def _draw_verdict(self, p: QPainter, target: QRectF) -> None:
+    def _draw_parts(self, p: QPainter, target: QRectF, scale: float) -> None:
+        """Each tracked part: a thin frame, its id, and once decided an OK / NG badge."""
         assert self._result is not None
-        n = len(self._result.verdict.defects)
-        text = "PASS" if n == 0 else f"FAIL · {n} defect{'s' if n > 1 else ''}"
+        font = QFont(self.font())
+        font.setPointSizeF(max(8.0, 10.0 * min(1.5, scale * 1.4)))
+        font.setBold(True)
+        p.setFont(font)
+        metrics = p.fontMetrics()
+        for part in self._result.parts:
+            rect = _on_screen(part.box, target, scale)
+            colour = {"OK": PASS_COLOUR, "NG": FAIL_COLOUR}.get(part.verdict or "", PART_COLOUR)
+            p.setPen(QPen(colour, 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(rect)
+            label = f"Part {part.part}" + (f" · {part.verdict}" if part.verdict else "")
+            tw, th = metrics.horizontalAdvance(label) + 10, metrics.height() + 4
+            tag = QRectF(rect.left(), rect.bottom() - th, tw, th).intersected(target)
+            p.fillRect(tag, colour)
+            p.setPen(QColor("#FFFFFF") if part.verdict else QColor("#000000"))
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
+
+    def _draw_part_verdict(self, p: QPainter, target: QRectF) -> None:
+        """The last decided part, not the frame: what the operator acts on."""
+        part = self._last_part
+        if part is None:
+            text, colour = "Waiting for the first part", QColor("#555B63")
+        else:
+            found = f" · {', '.join(part.defect_classes)}" if part.ng else ""
+            text = f"Part {part.part} · {part.verdict}{found}"
+            colour = FAIL_COLOUR if part.ng else PASS_COLOUR
+        self._draw_banner(p, target, text, colour)
+
+    def _draw_banner(self, p: QPainter, target: QRectF, text: str, colour: QColor) -> None:
         font = QFont(self.font())
         font.setPointSize(22)
         font.setBold(True)
         p.setFont(font)
         w = p.fontMetrics().horizontalAdvance(text) + 36
         box = QRectF(target.left() + 12, target.top() + 12, w, p.fontMetrics().height() + 14)
-        p.fillRect(box, PASS_COLOUR if n == 0 else FAIL_COLOUR)
+        p.fillRect(box, colour)
         p.setPen(QColor("#FFFFFF"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _draw_verdict(self, p: QPainter, target: QRectF) -> None:
+        assert self._result is not None
+        n = len(self._result.verdict.defects)
+        text = "PASS" if n == 0 else f"FAIL · {n} defect{'s' if n > 1 else ''}"
+        self._draw_banner(p, target, text, PASS_COLOUR if n == 0 else FAIL_COLOUR)
 
     def _draw_centre_text(self, p: QPainter, text: str) -> None:
         font = QFont(self.font())
@@ -121,3 +163,9 @@ class LiveView(QWidget):
         p.fillRect(QRectF(0, rect.height() / 2 - 30, rect.width(), 60), QColor(0, 0, 0, 170))
         p.setPen(QColor("#FFFFFF"))
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def _on_screen(box: tuple[float, float, float, float], target: QRectF, scale: float) -> QRectF:
+    """A box in frame pixels, where it is drawn in the scaled frame."""
+    x1, y1, x2, y2 = box
+    return QRectF(target.x() + x1 * scale, target.y() + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale)

@@ -146,8 +146,10 @@ class MainWindow(QMainWindow):
         self.inspection_thread.ended.connect(self._on_stream_ended)
         self.inspection_thread.start()
         self.history.class_ids = {name: i for i, name in line.model.names.items()}
+        self.view.part_classes = line.part_classes
         self.line_panel.show_config(self.config)
-        self.rules.fill_classes(line.model.names, self.config.defect_classes)
+        defect_names = {i: n for i, n in line.model.names.items() if n not in line.part_classes}
+        self.rules.fill_classes(defect_names, self.config.defect_classes)
         self.line_panel.show_running(True)
         self.hide_error()
 
@@ -192,7 +194,7 @@ class MainWindow(QMainWindow):
     def _on_rules_changed(self, min_confidence: float, classes: tuple[str, ...] | None) -> None:
         self.config = self.config.with_(min_confidence=min_confidence, defect_classes=classes)
         if self.line is not None:
-            self.line.set_rules(self.config.rules())
+            self.line.set_rules(self.config.rules(self.line.model.names.values()))
 
     def _on_pause_toggled(self, paused: bool) -> None:
         if self.line is None:
@@ -222,7 +224,7 @@ class MainWindow(QMainWindow):
         if result is None or serial == self._serial:
             return
         self._serial = serial
-        self.view.show_result(result)
+        self.view.show_result(result, self.line.stats.last_part)
         self.view.repaint()
         self.gauges.shown(result)
         self.inference.show_active(result.backend)

@@ -5,7 +5,7 @@ import pytest
 
 from inspector.capture.base import SourceError
 from inspector.capture.spec import open_source
-from inspector.capture.synthetic import DEFECT_CLASSES, SyntheticConveyor
+from inspector.capture.synthetic import LINE_CLASSES, PART_CLASSES, SyntheticConveyor
 
 
 def test_frames_are_a_function_of_seed_and_index():
@@ -29,10 +29,15 @@ def test_truth_boxes_lie_in_the_frame_and_use_known_classes():
         assert frame.image.shape == (720, 1280, 3) and frame.image.dtype == np.uint8
         for box in frame.truth:
             assert 0 <= box.x1 < box.x2 <= 1280 and 0 <= box.y1 < box.y2 <= 720
-            assert box.class_name in DEFECT_CLASSES
+            assert box.class_name in LINE_CLASSES and box.part >= 0
+            assert (box.index == -1) == (box.class_name in PART_CLASSES)
             seen.add(box.class_name)
         clean_parts += sum(1 for p in frame.parts if not p.defects)
-    assert seen == set(DEFECT_CLASSES)
+        for part in frame.parts:  # a part wholly in view is labelled, tight around its pixels
+            own = [b for b in frame.truth if b.part == part.part_id and b.index == -1]
+            assert [(b.class_name, b.box) for b in own] == [(part.kind, part.box)]
+            assert all(b.part == part.part_id for b in part.defects)
+    assert seen == set(LINE_CLASSES)
     assert clean_parts > 0, "some parts must be defect-free"
 
 

@@ -17,7 +17,8 @@ CPU = torch.device("cpu")
 
 
 def test_demo_checkpoint_loads_with_its_class_names(demo_model):
-    assert demo_model.names == {0: "scratch", 1: "dent", 2: "stain", 3: "missing_hole"}
+    names = {0: "scratch", 1: "dent", 2: "stain", 3: "missing_hole", 4: "plate", 5: "washer"}
+    assert demo_model.names == names
     assert demo_model.dtype == torch.float32 and demo_model.stride == 32
     assert len(demo_model.sha256) == 64
     assert not demo_model.network.training

@@ -1,4 +1,5 @@
-from inspector.lab.evaluation import iou, match
+from inspector.detections import iou
+from inspector.lab.evaluation import match
 
 
 def test_iou():

@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from inspector.capture.synthetic import SyntheticConveyor
 from inspector.line.config import LineConfig
 from inspector.line.station import Station
 from inspector.paths import demo_model_path
 from inspector.storage.models import Run, RunEvent
+from inspector.storage.queries import count_defects
 
 CONFIG = LineConfig(source="synthetic:fps=0", weights=str(demo_model_path()), device="cpu", imgsz=160)
 
@@ -75,3 +77,19 @@ def test_the_run_records_which_backend_inspected_which_frames(station):
         ("backend", "eager", 6),
     ]
     assert run.backend == "compiled (default)" and run.frames == 9
+
+
+def test_the_demo_line_is_judged_part_by_part(station):
+    frames = 150
+    line = station.build_line(CONFIG.with_(imgsz=416, source=f"synthetic:fps=0,frames={frames}", seed=21))
+    line.run()
+    line.close()
+    station.writer.flush()
+    parts = [p for p in line.inspector.decided if p.kind]
+    spans = SyntheticConveyor(seed=21, fps=0).part_spans(frames)
+    assert line.part_classes == {"plate", "washer"}
+    assert len(parts) == len(spans) >= 4, "every part that crossed the view, once"
+    assert sorted(p.ng for p in parts) == sorted(bool(s.defects) for s in spans)
+    logged = sum(len(p.defects) for p in parts)
+    assert line.inspector.defects_logged == logged == count_defects(station.db) > 0
+    assert "plate" not in (line.inspector.rules.defect_classes or ()), "a part is never a defect"

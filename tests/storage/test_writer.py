@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sqlalchemy import event
 
+from inspector.inspection.parts import context_crop
 from inspector.storage.database import StorageError, media_dir, open_database
 from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
 from inspector.storage.writer import (
@@ -14,7 +15,6 @@ from inspector.storage.writer import (
     DefectRecord,
     DefectWriter,
     RunInfo,
-    context_crop,
     utc_now,
 )
 

@@ -1,0 +1,468 @@
+"""Parts across frames: each part tracked, each physical defect on it given one identity, and one
+verdict per part, decided once.
+
+Parts are tracked by ultralytics' ByteTrack. A defect is assigned to the tracked part whose box
+holds its centre and followed from frame to frame by where the part moved, so it stays one defect
+however many frames show it. A defect counts once it was seen on ``min_frames`` frames (a single
+frame's false alarm does not reject a part). A part is decided when it leaves the view (not seen
+for ``lost_frames`` frames) or its centre crosses the exit line, whichever comes first; a part the
+tracker finds again after that is not counted again. Without a part class in the model every
+defect is tracked on its own and becomes its own record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+from inspector.detections import Box, Detection, iou
+from inspector.inspection.rules import InspectionRules
+
+DEFAULT_PART_CLASSES: tuple[str, ...] = ("plate", "washer")
+"""The demo line's part classes; a model that has none of them counts defects, not parts."""
+
+OK, NG = "OK", "NG"
+_EDGE_PX = 2.0  # a box within this of the frame's edge is cut by it
+
+
+@dataclass(frozen=True, slots=True)
+class PartsConfig:
+    part_classes: frozenset[str]
+    min_frames: int = 3  # frames a defect must be seen on to count
+    lost_frames: int = 10  # frames unseen after which a part has left the view
+    exit_line: float | None = None  # fraction of the frame's width; parts move towards larger x
+    track_thresh: float = 0.25  # ByteTrack's first-stage confidence for parts
+    match_iou: float = 0.8  # ByteTrack's association cost threshold (1 - IoU)
+
+
+@dataclass(frozen=True, slots=True)
+class PartDefect:
+    """One physical defect: its class (the most confident over the frames), its best sighting."""
+
+    class_name: str
+    confidence: float
+    box: Box  # frame pixels, at ``frame``
+    frame: int  # the frame of its best sighting
+    frames: int  # how many frames showed it
+    first_frame: int
+    last_frame: int
+    seen_at: float = 0.0  # wall time of its best sighting
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # around its best sighting
+    image_origin: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PartVerdict:
+    """A decided part: what leaves the station (the log, a PLC, the plant). ``part`` is the part's
+    id in its run; ``kind`` its class ("" for a defect tracked without a part)."""
+
+    part: int
+    kind: str
+    verdict: str
+    first_frame: int
+    last_frame: int
+    box: Box  # frame pixels, at ``best_frame``
+    best_frame: int
+    defects: tuple[PartDefect, ...]
+    decided_at: float = field(default_factory=time.time)  # wall time
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # the part at its best frame
+    image_origin: tuple[int, int] = (0, 0)
+
+    @property
+    def ng(self) -> bool:
+        return self.verdict == NG
+
+    @property
+    def defect_classes(self) -> tuple[str, ...]:
+        return tuple(sorted({d.class_name for d in self.defects}))
+
+
+@dataclass(frozen=True, slots=True)
+class PartInView:
+    """A tracked part in one frame, for drawing: its id, box and, once decided, its verdict."""
+
+    part: int
+    kind: str
+    box: Box
+    verdict: str | None
+    defects: int  # defects counted on it so far
+
+
+class _DefectTrack:
+    def __init__(self, d: Detection, sight: _Sighting) -> None:
+        self.box = d.box
+        self.last_frame = self.first_frame = sight.frame
+        self.frames = 0
+        self.best: tuple[float, Box, _Sighting] = (-1.0, d.box, sight)
+        self.image: tuple[np.ndarray, tuple[int, int]] | None = None
+        self.votes: Counter[str] = Counter()
+        self.add(d, sight)
+
+    def add(self, d: Detection, sight: _Sighting) -> None:
+        self.box, self.last_frame = d.box, sight.frame
+        self.frames += 1
+        self.votes[d.class_name] += d.confidence
+        if d.confidence > self.best[0]:
+            self.best = (d.confidence, d.box, sight)
+            if sight.image is not None:
+                self.image = context_crop(sight.image, d.box)
+
+    def record(self) -> PartDefect:
+        confidence, box, sight = self.best
+        name = self.votes.most_common(1)[0][0]
+        image, origin = self.image if self.image is not None else (None, (0, 0))
+        return PartDefect(
+            name, confidence, box, sight.frame, self.frames, self.first_frame, self.last_frame,
+            sight.wall_time, image, origin,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sighting:
+    """The frame a detection came from: its index, wall time, and pixels (when images are kept)."""
+
+    frame: int
+    wall_time: float
+    image: np.ndarray | None
+
+
+class _PartTrack:
+    def __init__(self, key: int, number: int, d: Detection, frame: int) -> None:
+        self.key = key  # the tracker's id for it
+        self.number = number  # its number in the run, as the operator sees it
+        self.kinds: Counter[str] = Counter()
+        self.first_frame = self.last_frame = frame
+        self.box = d.box
+        self.shift = (0.0, 0.0)  # pixels per frame, from the edges the frame does not cut
+        self.best_area = -1.0
+        self.best_box = d.box
+        self.best_frame = frame
+        self.image: np.ndarray | None = None
+        self.image_origin = (0, 0)
+        self.defects: list[_DefectTrack] = []
+        self.verdict: str | None = None
+        self.sightings = 0
+
+    def see(self, d: Detection, frame: int, image: np.ndarray | None, size: tuple[int, int]) -> None:
+        gap = max(1, frame - self.last_frame)
+        if frame > self.last_frame:
+            self.shift = _motion(self.box, d.box, size, gap, self.shift)
+        self.box, self.last_frame = d.box, frame
+        self.sightings += 1
+        self.kinds[d.class_name] += d.confidence
+        area = (d.x2 - d.x1) * (d.y2 - d.y1)
+        if area > self.best_area:  # the most of the part in view: its picture for the record
+            self.best_area, self.best_box, self.best_frame = area, d.box, frame
+            if image is not None:
+                self.image, self.image_origin = _crop(image, d.box)
+
+    def box_at(self, frame: int) -> Box:
+        """Where the part's box is on ``frame``, had it kept moving as it was."""
+        steps = frame - self.last_frame
+        dx, dy = self.shift[0] * steps, self.shift[1] * steps
+        return (self.box[0] + dx, self.box[1] + dy, self.box[2] + dx, self.box[3] + dy)
+
+    @property
+    def kind(self) -> str:
+        return self.kinds.most_common(1)[0][0] if self.kinds else ""
+
+    def counted(self, min_frames: int) -> list[_DefectTrack]:
+        return [t for t in self.defects if t.frames >= min_frames]
+
+    def verdict_now(self, min_frames: int) -> PartVerdict:
+        defects = tuple(t.record() for t in self.counted(min_frames))
+        return PartVerdict(
+            part=self.number,
+            kind=self.kind,
+            verdict=NG if defects else OK,
+            first_frame=self.first_frame,
+            last_frame=self.last_frame,
+            box=self.best_box,
+            best_frame=self.best_frame,
+            defects=defects,
+            image=self.image,
+            image_origin=self.image_origin,
+        )
+
+
+class PartBook:
+    """Follows parts and their defects frame by frame and says when each part is decided.
+
+    Call ``update`` once per inspected frame, in order; ``flush`` at the end of the run decides
+    whatever is still in view.
+    """
+
+    def __init__(self, config: PartsConfig, keep_images: bool = True) -> None:
+        self.config = config
+        self.keep_images = keep_images
+        self._parts: dict[int, _PartTrack] = {}
+        self._loose: dict[int, _PartTrack] = {}  # defects tracked on their own, as one-defect "parts"
+        self._decided: set[int] = set()
+        self._alias: dict[int, int] = {}  # tracker ids given to parts it had lost, and their parts
+        self._part_tracker = _bytetrack(config)
+        self._loose_tracker = _bytetrack(config)
+        self._loose_ids = iter(range(-1, -(2**62), -1))  # loose defects' keys, apart from parts'
+        self._loose_id: dict[int, int] = {}
+        self._numbers = itertools.count(1)  # parts (and loose defects) numbered as they appear
+        self.frames = 0
+
+    @property
+    def counts_parts(self) -> bool:
+        return bool(self.config.part_classes)
+
+    def update(
+        self,
+        frame_index: int,
+        detections: Sequence[Detection],
+        rules: InspectionRules,
+        image: np.ndarray,
+        wall_time: float = 0.0,
+    ) -> tuple[list[PartVerdict], list[PartInView]]:
+        """Take one frame's detections; returns the parts decided on it and the parts in view."""
+        self.frames += 1
+        size = (image.shape[1], image.shape[0])
+        keep = image if self.keep_images else None
+        sight = _Sighting(frame_index, wall_time, keep)
+        kinds = self.config.part_classes
+        parts = [d for d in detections if d.class_name in kinds]
+        defects = [d for d in detections if rules.is_defect(d) and d.class_name not in kinds]
+        seen = self._track_parts(parts, frame_index, keep, size)
+        loose = self._assign_defects(defects, seen, sight)
+        self._track_loose(loose, sight, size)
+        decided = self._decide(frame_index, size)
+        k = self.config.min_frames
+        view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted(k))) for p in seen]
+        return decided, view
+
+    def flush(self) -> list[PartVerdict]:
+        """The run ends: every part still followed is decided with what was seen of it."""
+        out = []
+        for book in (self._parts, self._loose):
+            for track_id, track in list(book.items()):
+                if track.verdict is None:
+                    verdict = self._verdict(track, book is self._loose)
+                    if verdict is not None:
+                        out.append(verdict)
+                del book[track_id]
+        return out
+
+    # Inside ------------------------------------------------------------------------------------
+    def _track_parts(
+        self, parts: list[Detection], frame: int, image: np.ndarray | None, size: tuple[int, int]
+    ) -> list[_PartTrack]:
+        seen = []
+        found = _track(self._part_tracker, parts)
+        taken = {self._alias.get(i, i) for i, _ in found}
+        for track_id, d in found:
+            track_id = self._alias.get(track_id, track_id)
+            track = self._parts.get(track_id)
+            if track is None and track_id in self._decided:  # found again after it left: no new part
+                continue
+            if track is None:
+                track = self._lost_part_at(d, frame, size, taken)
+                if track is not None:  # the tracker lost it and started afresh: the same part
+                    self._alias[track_id] = track.key
+                    taken.add(track.key)
+                else:
+                    track = self._parts[track_id] = _PartTrack(track_id, next(self._numbers), d, frame)
+            track.see(d, frame, image, size)
+            seen.append(track)
+        return seen
+
+    def _lost_part_at(
+        self, d: Detection, frame: int, size: tuple[int, int], taken: set[int]
+    ) -> _PartTrack | None:
+        """An undecided part, unseen for a few frames, whose box moved on as it was moving lies
+        where ``d`` is (a tracker that lost a part, cut by the frame's edge, gives it a new id)."""
+        best, best_iou = None, 0.3
+        for track in self._parts.values():
+            if track.key in taken or track.verdict is not None or track.last_frame >= frame:
+                continue
+            overlap = iou(_clipped(track.box_at(frame), size), d.box)
+            if overlap > best_iou:
+                best, best_iou = track, overlap
+        return best
+
+    def _assign_defects(
+        self, defects: list[Detection], seen: list[_PartTrack], sight: _Sighting
+    ) -> list[Detection]:
+        """Each defect to the part whose box holds its centre (the smallest such box), and there to
+        the defect it continues; returns the defects that lie on no part."""
+        loose = []
+        claimed: set[int] = set()
+        # parts the detector missed on this frame still hold their defects, where they moved to
+        here = {id(p) for p in seen}
+        boxes = [(p, p.box) for p in seen] + [
+            (p, p.box_at(sight.frame))
+            for p in self._parts.values()
+            if id(p) not in here and p.verdict is None
+        ]
+        for d in sorted(defects, key=lambda d: -d.confidence):
+            cx, cy = (d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2
+            holders = [(p, b) for p, b in boxes if b[0] <= cx <= b[2] and b[1] <= cy <= b[3]]
+            if not holders:
+                loose.append(d)
+                continue
+            part = min(holders, key=lambda pb: (pb[1][2] - pb[1][0]) * (pb[1][3] - pb[1][1]))[0]
+            track = _nearest(part, d, sight.frame, claimed)
+            if track is None:
+                track = _DefectTrack(d, sight)
+                part.defects.append(track)
+            else:
+                track.add(d, sight)
+            claimed.add(id(track))
+        return loose
+
+    def _track_loose(self, loose: list[Detection], sight: _Sighting, size: tuple[int, int]) -> None:
+        tracker = self._loose_tracker
+        if not loose and not tracker.tracked_stracks and not tracker.lost_stracks:
+            return  # nothing to follow: the tracker has no state to age either
+        for track_id, d in _track(tracker, loose):
+            key = self._loose_id.setdefault(track_id, next(self._loose_ids))
+            track = self._loose.get(key)
+            if track is None:
+                if key in self._decided:
+                    continue
+                track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight.frame)
+                track.defects.append(_DefectTrack(d, sight))
+            else:
+                track.defects[0].add(d, sight)
+            track.see(d, sight.frame, sight.image, size)
+            track.kinds.clear()  # a loose defect belongs to no part kind
+
+    def _decide(self, frame: int, size: tuple[int, int]) -> list[PartVerdict]:
+        out = []
+        exit_x = None if self.config.exit_line is None else self.config.exit_line * size[0]
+        for loose, book in ((False, self._parts), (True, self._loose)):
+            for track_id, track in list(book.items()):
+                gone = frame - track.last_frame >= self.config.lost_frames
+                crossed = exit_x is not None and (track.box[0] + track.box[2]) / 2 >= exit_x
+                if track.verdict is None and (gone or crossed):
+                    verdict = self._verdict(track, loose)
+                    track.verdict = verdict.verdict if verdict is not None else OK
+                    self._decided.add(track_id)
+                    if verdict is not None:
+                        out.append(verdict)
+                if gone:
+                    del book[track_id]
+        return out
+
+    def _verdict(self, track: _PartTrack, loose: bool) -> PartVerdict | None:
+        """A part's verdict; a part, or a loose defect, seen on too few frames is no record at all."""
+        if track.sightings < self.config.min_frames:
+            return None
+        verdict = track.verdict_now(self.config.min_frames)
+        if loose and not verdict.defects:
+            return None
+        return verdict
+
+
+def _bytetrack(config: PartsConfig):
+    """ultralytics' ByteTrack, configured as its ``bytetrack.yaml`` is, with our thresholds."""
+    with contextlib.redirect_stdout(sys.stderr):  # ultralytics logs to the stdout it finds at import
+        from ultralytics.trackers.byte_tracker import BYTETracker
+
+    args = SimpleNamespace(
+        tracker_type="bytetrack",
+        track_high_thresh=config.track_thresh,
+        track_low_thresh=0.1,
+        new_track_thresh=config.track_thresh,
+        track_buffer=30,
+        match_thresh=config.match_iou,
+        fuse_score=True,
+    )
+    return BYTETracker(args)
+
+
+class _Boxes:
+    """The results-like view ByteTrack reads: ``conf``, ``cls``, ``xywh``, boolean indexing."""
+
+    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
+        self.xyxy, self.conf, self.cls = xyxy, conf, cls
+
+    @property
+    def xywh(self) -> np.ndarray:
+        xy = (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        return np.concatenate([xy, self.xyxy[:, 2:] - self.xyxy[:, :2]], axis=1)
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, index: np.ndarray) -> _Boxes:
+        return _Boxes(self.xyxy[index], self.conf[index], self.cls[index])
+
+
+def _track(tracker, detections: list[Detection]) -> list[tuple[int, Detection]]:
+    """Feed one frame's detections to a tracker; returns (track id, the detection it took)."""
+    xyxy = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
+    conf = np.array([d.confidence for d in detections], np.float32)
+    cls = np.array([d.class_id for d in detections], np.float32)
+    rows = tracker.update(_Boxes(xyxy, conf, cls))
+    return [(int(r[4]), detections[int(r[7])]) for r in rows]
+
+
+def _motion(before: Box, after: Box, size: tuple[int, int], gap: int, last: tuple[float, float]):
+    """How far the part moved per frame, from the edges the frame does not cut (a part entering or
+    leaving the view grows or shrinks at the cut edge, which is not motion)."""
+    w, h = size
+    out = []
+    for lo, hi, limit, prev in ((0, 2, w, last[0]), (1, 3, h, last[1])):
+        moves = [
+            (after[i] - before[i]) / gap
+            for i in (lo, hi)
+            if _EDGE_PX < before[i] < limit - _EDGE_PX and _EDGE_PX < after[i] < limit - _EDGE_PX
+        ]
+        out.append(sum(moves) / len(moves) if moves else prev)
+    return out[0], out[1]
+
+
+def _nearest(part: _PartTrack, d: Detection, frame: int, claimed: set[int]) -> _DefectTrack | None:
+    """The part's defect that ``d`` continues: the nearest whose predicted centre (moved as the part
+    moved) lies within its own size of ``d``'s centre."""
+    cx, cy = (d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2
+    best, best_dist = None, float("inf")
+    for track in part.defects:
+        if id(track) in claimed or track.last_frame == frame:
+            continue
+        steps = frame - track.last_frame
+        tx = (track.box[0] + track.box[2]) / 2 + part.shift[0] * steps
+        ty = (track.box[1] + track.box[3]) / 2 + part.shift[1] * steps
+        reach = max(track.box[2] - track.box[0], track.box[3] - track.box[1], d.x2 - d.x1, d.y2 - d.y1, 12.0)
+        dist = ((tx - cx) ** 2 + (ty - cy) ** 2) ** 0.5
+        if dist <= reach and dist < best_dist:
+            best, best_dist = track, dist
+    return best
+
+
+def _clipped(box: Box, size: tuple[int, int]) -> Box:
+    w, h = size
+    return (max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3]))
+
+
+def _crop(image: np.ndarray, box: Box, margin: int = 8) -> tuple[np.ndarray, tuple[int, int]]:
+    """A copy of the part with a little room (a copy: a view would pin the whole frame in memory)."""
+    h, w = image.shape[:2]
+    x1, y1 = max(0, int(box[0]) - margin), max(0, int(box[1]) - margin)
+    x2, y2 = min(w, int(box[2]) + margin + 1), min(h, int(box[3]) + margin + 1)
+    return image[y1:y2, x1:x2].copy(), (x1, y1)
+
+
+def context_crop(image: np.ndarray, box: Box, min_side: int = 160) -> tuple[np.ndarray, tuple[int, int]]:
+    """A copy of a defect with room around it (its own size again on each side, at least
+    ``min_side``), and where that copy's corner lies in the frame."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half_w = max(x2 - x1, min_side / 2)
+    half_h = max(y2 - y1, min_side / 2)
+    left, top = max(0, int(cx - half_w)), max(0, int(cy - half_h))
+    right, bottom = min(w, int(cx + half_w) + 1), min(h, int(cy + half_h) + 1)
+    return image[top:bottom, left:right].copy(), (left, top)

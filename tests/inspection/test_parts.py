@@ -1,0 +1,103 @@
+"""Parts and their defects across frames, with ultralytics' own ByteTrack, on detections drawn as a
+moving camera would see them."""
+
+import numpy as np
+
+from inspector.detections import Detection
+from inspector.inspection.parts import NG, OK, PartBook, PartsConfig
+from inspector.inspection.rules import InspectionRules
+
+NAMES = {0: "scratch", 1: "dent", 4: "plate", 5: "washer"}
+RULES = InspectionRules(frozenset({"scratch", "dent"}), 0.5)
+IMAGE = np.zeros((720, 1280, 3), np.uint8)
+
+
+def det(name: str, x1: float, y1: float, w: float, h: float, conf: float = 0.9) -> Detection:
+    cls = next(i for i, n in NAMES.items() if n == name)
+    return Detection(cls, name, conf, max(0.0, x1), y1, min(1280.0, x1 + w), y1 + h)  # cut by the frame
+
+
+def run(book: PartBook, frames: list[list[Detection]]):
+    decided, views = [], []
+    for i, dets in enumerate(frames):
+        done, view = book.update(i, dets, RULES, IMAGE, wall_time=1000.0 + i)
+        decided += done
+        views.append(view)
+    return decided, views
+
+
+def part_frames(n: int, speed: float = 12.0, start: float = 0.0, y: float = 200.0, defect_on=range(0)):
+    """A plate 200 px wide moving right; a dent on it (at a fixed spot of the plate) on the frames
+    in ``defect_on``."""
+    frames = []
+    for i in range(n):
+        x = start + speed * i
+        dets = [det("plate", x, y, 200, 150)] if -200 < x < 1280 else []
+        if i in defect_on and x < 1240:
+            dets.append(det("dent", x + 120, y + 40, 30, 30, conf=0.8))
+        frames.append(dets)
+    return frames
+
+
+def book(**changes) -> PartBook:
+    return PartBook(PartsConfig(frozenset({"plate", "washer"}), **changes))
+
+
+def test_one_part_one_verdict_and_one_record_per_physical_defect():
+    frames = part_frames(130, defect_on=set(range(10, 60)) - {20, 21, 33})  # the detector misses some frames
+    frames[30].append(det("scratch", 90 + 12 * 30, 260, 20, 20))  # a one-frame false alarm on the part
+    decided, views = run(book(), frames)
+    assert len(decided) == 1
+    part = decided[0]
+    assert (part.verdict, part.kind, part.first_frame) == (NG, "plate", 0)
+    assert [d.class_name for d in part.defects] == ["dent"], "the false alarm was seen on one frame only"
+    dent = part.defects[0]
+    assert dent.frames == 47 and (dent.first_frame, dent.last_frame) == (10, 59)
+    assert dent.seen_at == 1000.0 + dent.frame and dent.image is not None and dent.image.base is None
+    assert part.decided_at > 0 and part.last_frame < 107 <= len(views), "decided once it left the view"
+    assert all(v[0].part == part.part for v in views if v)
+    assert views[80][0].defects == 1 and views[80][0].verdict is None
+
+
+def test_good_and_bad_parts_side_by_side_keep_their_own_defects():
+    a = part_frames(170, y=100, defect_on=range(5, 80))
+    b = part_frames(170, y=450, start=-300)
+    decided, _ = run(book(), [x + y for x, y in zip(a, b, strict=True)])
+    assert sorted((p.verdict, len(p.defects)) for p in decided) == [(NG, 1), (OK, 0)]
+    assert len({p.part for p in decided}) == 2
+
+
+def test_an_exit_line_decides_at_once_and_a_part_is_never_counted_twice():
+    frames = part_frames(140, defect_on=range(5, 40))
+    decided, views = run(book(exit_line=0.5), frames)
+    assert len(decided) == 1 and decided[0].verdict == NG
+    # its centre passes x = 640 when 12 i + 100 >= 640: frame 45
+    assert decided[0].last_frame == 45
+    assert views[60][0].verdict == NG, "still drawn, with its badge, until it leaves"
+
+
+def test_a_part_the_detector_loses_for_a_few_frames_stays_one_part():
+    frames = part_frames(130, defect_on=range(5, 100))
+    for i in range(40, 46):
+        frames[i] = [d for d in frames[i] if d.class_name != "plate"]  # the part itself is missed
+    decided, _ = run(book(), frames)
+    assert len(decided) == 1 and decided[0].defects[0].frames >= 80
+
+
+def test_without_a_part_class_each_defect_is_its_own_record():
+    frames = part_frames(130, defect_on=range(5, 90))
+    for dets in frames:
+        dets[:] = [d for d in dets if d.class_name != "plate"]
+    frames[50].append(det("scratch", 700, 600, 20, 20))  # one frame: not a defect yet
+    decided, _ = run(PartBook(PartsConfig(frozenset())), frames)
+    assert len(decided) == 1
+    assert decided[0].kind == "" and [d.class_name for d in decided[0].defects] == ["dent"]
+
+
+def test_the_end_of_a_run_decides_what_is_still_in_view():
+    b = book()
+    decided, _ = run(b, part_frames(30, defect_on=range(0, 30)))
+    assert decided == []
+    flushed = b.flush()
+    assert [(p.verdict, p.last_frame) for p in flushed] == [(NG, 29)]
+    assert b.flush() == []
