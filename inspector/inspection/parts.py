@@ -30,7 +30,7 @@ DEFAULT_PART_CLASSES: tuple[str, ...] = ("plate", "washer")
 """The demo line's part classes; a model that has none of them counts defects, not parts."""
 
 OK, NG = "OK", "NG"
-_EDGE_PX = 2.0  # a box within this of the frame's edge is cut by it
+_EDGE_PX = 12.0  # a box edge this close to the frame's edge may be where the frame cuts it
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +97,25 @@ class PartInView:
 
 
 class _DefectTrack:
-    def __init__(self, d: Detection, sight: _Sighting) -> None:
+    def __init__(self, d: Detection, sight: _Sighting, where: tuple[float | None, ...]) -> None:
         self.box = d.box
         self.last_frame = self.first_frame = sight.frame
         self.frames = 0
         self.best: tuple[float, Box, _Sighting] = (-1.0, d.box, sight)
         self.image: tuple[np.ndarray, tuple[int, int]] | None = None
         self.votes: Counter[str] = Counter()
-        self.add(d, sight)
+        self.where: list[float | None] = [None] * 4  # its centre from each edge of the part, as last seen
+        self.add(d, sight, where)
 
-    def add(self, d: Detection, sight: _Sighting) -> None:
+    def add(self, d: Detection, sight: _Sighting, where: tuple[float | None, ...]) -> None:
+        """Another frame showing it."""
         self.box, self.last_frame = d.box, sight.frame
         self.frames += 1
+        self.where = [new if new is not None else old for new, old in zip(where, self.where, strict=True)]
+        self.vote(d, sight)
+
+    def vote(self, d: Detection, sight: _Sighting) -> None:
+        """A detection of it: its class gets the confidence as a vote; the best one is kept."""
         self.votes[d.class_name] += d.confidence
         if d.confidence > self.best[0]:
             self.best = (d.confidence, d.box, sight)
@@ -235,7 +242,7 @@ class PartBook:
         parts = [d for d in detections if d.class_name in kinds]
         defects = [d for d in detections if rules.is_defect(d) and d.class_name not in kinds]
         seen = self._track_parts(parts, frame_index, keep, size)
-        loose = self._assign_defects(defects, seen, sight)
+        loose = self._assign_defects(defects, seen, sight, size)
         self._track_loose(loose, sight, size)
         decided = self._decide(frame_index, size)
         k = self.config.min_frames
@@ -292,12 +299,11 @@ class PartBook:
         return best
 
     def _assign_defects(
-        self, defects: list[Detection], seen: list[_PartTrack], sight: _Sighting
+        self, defects: list[Detection], seen: list[_PartTrack], sight: _Sighting, size: tuple[int, int]
     ) -> list[Detection]:
         """Each defect to the part whose box holds its centre (the smallest such box), and there to
         the defect it continues; returns the defects that lie on no part."""
         loose = []
-        claimed: set[int] = set()
         # parts the detector missed on this frame still hold their defects, where they moved to
         here = {id(p) for p in seen}
         boxes = [(p, p.box) for p in seen] + [
@@ -311,14 +317,15 @@ class PartBook:
             if not holders:
                 loose.append(d)
                 continue
-            part = min(holders, key=lambda pb: (pb[1][2] - pb[1][0]) * (pb[1][3] - pb[1][1]))[0]
-            track = _nearest(part, d, sight.frame, claimed)
+            part, box = min(holders, key=lambda pb: (pb[1][2] - pb[1][0]) * (pb[1][3] - pb[1][1]))
+            where = _where(d, box, size)
+            track, again = _nearest(part, d, where, sight.frame)
             if track is None:
-                track = _DefectTrack(d, sight)
-                part.defects.append(track)
+                part.defects.append(_DefectTrack(d, sight, where))
+            elif again:
+                track.vote(d, sight)
             else:
-                track.add(d, sight)
-            claimed.add(id(track))
+                track.add(d, sight, where)
         return loose
 
     def _track_loose(self, loose: list[Detection], sight: _Sighting, size: tuple[int, int]) -> None:
@@ -332,9 +339,9 @@ class PartBook:
                 if key in self._decided:
                     continue
                 track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight.frame)
-                track.defects.append(_DefectTrack(d, sight))
+                track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
-                track.defects[0].add(d, sight)
+                track.defects[0].add(d, sight, (None,) * 4)
             track.see(d, sight.frame, sight.image, size)
             track.kinds.clear()  # a loose defect belongs to no part kind
 
@@ -424,22 +431,48 @@ def _motion(before: Box, after: Box, size: tuple[int, int], gap: int, last: tupl
     return out[0], out[1]
 
 
-def _nearest(part: _PartTrack, d: Detection, frame: int, claimed: set[int]) -> _DefectTrack | None:
-    """The part's defect that ``d`` continues: the nearest whose predicted centre (moved as the part
-    moved) lies within its own size of ``d``'s centre."""
+def _where(d: Detection, part: Box, size: tuple[int, int]) -> tuple[float | None, ...]:
+    """The defect's centre measured from each edge of its part that the frame does not cut: these
+    stay put while the part moves, enters or leaves, and while the detector misses frames."""
+    w, h = size
+    cx, cy = (d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2
+    x1, y1, x2, y2 = part
+    return (
+        cx - x1 if x1 > _EDGE_PX else None,
+        cy - y1 if y1 > _EDGE_PX else None,
+        cx - x2 if x2 < w - _EDGE_PX else None,
+        cy - y2 if y2 < h - _EDGE_PX else None,
+    )
+
+
+def _nearest(
+    part: _PartTrack, d: Detection, where: tuple[float | None, ...], frame: int
+) -> tuple[_DefectTrack | None, bool]:
+    """The part's defect that ``d`` is: the nearest within its own size, measured from the part's
+    edges both sightings saw (else from where the part's motion moved it); and whether it is a
+    second box on a defect seen on this frame already (often of another class: it only votes)."""
     cx, cy = (d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2
     best, best_dist = None, float("inf")
     for track in part.defects:
-        if id(track) in claimed or track.last_frame == frame:
+        if track.last_frame == frame:  # seen on this frame: only a box on the very same spot is it again
+            if iou(track.box, d.box) >= 0.3:
+                return track, True
             continue
         steps = frame - track.last_frame
-        tx = (track.box[0] + track.box[2]) / 2 + part.shift[0] * steps
-        ty = (track.box[1] + track.box[3]) / 2 + part.shift[1] * steps
+        moved = (
+            cx - ((track.box[0] + track.box[2]) / 2 + part.shift[0] * steps),
+            cy - ((track.box[1] + track.box[3]) / 2 + part.shift[1] * steps),
+        )
+        gaps = []
+        for axis in (0, 1):
+            pairs = ((where[i], track.where[i]) for i in (axis, axis + 2))
+            both = [a - b for a, b in pairs if a is not None and b is not None]
+            gaps.append(sum(both) / len(both) if both else moved[axis])
         reach = max(track.box[2] - track.box[0], track.box[3] - track.box[1], d.x2 - d.x1, d.y2 - d.y1, 12.0)
-        dist = ((tx - cx) ** 2 + (ty - cy) ** 2) ** 0.5
+        dist = (gaps[0] ** 2 + gaps[1] ** 2) ** 0.5
         if dist <= reach and dist < best_dist:
             best, best_dist = track, dist
-    return best
+    return best, False
 
 
 def _clipped(box: Box, size: tuple[int, int]) -> Box:

@@ -101,3 +101,26 @@ def test_the_end_of_a_run_decides_what_is_still_in_view():
     flushed = b.flush()
     assert [(p.verdict, p.last_frame) for p in flushed] == [(NG, 29)]
     assert b.flush() == []
+
+
+def test_a_part_entering_the_view_keeps_its_defect_while_its_box_grows():
+    # the plate enters from the left: its box is cut by the frame until frame 17, while the dent on
+    # it moves with it; the detector sees the dent only every third frame
+    frames = part_frames(60, start=-200, defect_on=range(0, 60, 3))
+    frames = [[d for d in f if d.class_name != "dent" or d.x1 > 0] for f in frames]
+    b = book()
+    run(b, frames)
+    (part,) = b.flush()
+    assert [(d.class_name, d.frames) for d in part.defects] == [("dent", 17)]  # frames 9, 12, .., 57
+
+
+def test_two_defects_side_by_side_stay_two_and_a_second_box_on_one_only_votes():
+    frames = part_frames(130, defect_on=range(5, 90))
+    for i, dets in enumerate(frames[5:90], start=5):
+        x = 12 * i
+        dets.append(det("dent", x + 80, 240, 30, 30, conf=0.7))  # a second dent, 40 px to the left
+        if i % 2:
+            dets.append(det("scratch", x + 121, 241, 29, 29, conf=0.6))  # the first dent, read as a scratch
+    decided, _ = run(book(), frames)
+    (part,) = decided
+    assert sorted((d.class_name, d.frames) for d in part.defects) == [("dent", 85), ("dent", 85)]
