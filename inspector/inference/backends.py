@@ -285,7 +285,7 @@ class CompiledBackend:
                 row = self.frame_pool.index_of(image)
                 if row is None:
                     # a numpy copy, which reads a frozen frame without a warning; torch's threaded copy
-                    # into this shared buffer took 4.3 ms instead of 1.1 on a 16-core H100 host
+                    # into this shared buffer is the slower one here (docs/PERFORMANCE.md)
                     shared[i].numpy()[...] = image
                     row = i
                 rows.append(row)

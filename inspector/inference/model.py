@@ -120,7 +120,7 @@ def load_detector(
         depthwise_off_cudnn(network)
     if uses_onednn(device):
         # oneDNN's convolutions run faster on channels-last tensors, as ultralytics' own predict knows
-        # (the demo model at 160x96 on 2 cores: 12.7 ms per forward, 9.1 ms channels-last)
+        # (docs/PERFORMANCE.md, "Code comments' numbers")
         network = network.to(memory_format=torch.channels_last)
     for p in network.parameters():
         p.requires_grad_(False)

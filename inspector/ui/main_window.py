@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         panel.setFixedWidth(380)
         col = QVBoxLayout(panel)
         col.setContentsMargins(0, 0, 0, 0)
-        for box in (self.line_panel, self.inference, self.rules, self.gauges, self.counts):
+        for box in (self.line_panel, self.counts, self.inference, self.rules, self.gauges):
             col.addWidget(box)
         col.addStretch(1)
         area = QScrollArea()

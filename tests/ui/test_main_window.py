@@ -190,3 +190,26 @@ def test_changing_the_source_restarts_the_line_on_it(qtbot, window, synthetic_vi
     # a video ends: the line stops by itself and says so
     qtbot.waitUntil(lambda: window.line is None, timeout=30_000)
     assert window.line_panel.start_button.text() == "Start" and not window.banner.isVisible()
+
+
+def test_parts_get_numbers_and_verdicts_and_the_run_panel_counts_them(qtbot, db_path):
+    config = LineConfig(source="synthetic:fps=0", weights=str(demo_model_path()), device="cpu", imgsz=416)
+    win = MainWindow(config, db_path)
+    qtbot.addWidget(win)
+    win.show()
+    win.start_line()
+    qtbot.waitUntil(lambda: win.line is not None and win.line.stats.parts >= 2, timeout=120_000)
+    assert win.view.part_classes == {"plate", "washer"}
+    offered = [win.rules.class_list.item(i).text() for i in range(win.rules.class_list.count())]
+    assert offered == ["scratch", "dent", "stain", "missing_hole"], "parts are not offered as defects"
+    _, result = win.line.latest.get()
+    assert result.parts and all(p.part > 0 for p in result.parts)
+    line = win.line
+    win.stop_line()
+    win.counts.refresh(line)  # as the gauges' timer does, now on numbers that no longer move
+    stats, text = line.stats, win.counts.counts_label.text()
+    assert f"parts <b>{stats.parts}</b>" in text and f"OK <b>{stats.parts_ok}</b>" in text
+    assert f"NG <b>{stats.parts_ng}</b>" in text
+    assert f"yield <b>{stats.parts_ok / stats.parts:.1%}</b>" in text
+    assert stats.last_part is not None and stats.last_part.kind in ("plate", "washer")
+    win.close()
