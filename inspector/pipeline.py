@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from inspector.capture.base import Frame, FrameSource, SourceError
 from inspector.detections import Detection, StageTimes
 from inspector.inference.engine import Engine
@@ -196,29 +198,33 @@ class Inspector:
             self.defects_logged += len(records)
 
     def _part_record(self, d: PartDefect, backend: str) -> DefectRecord:
-        return DefectRecord(
-            run_id=self.run_id,  # type: ignore[arg-type]
-            detected_at=utc_at(d.seen_at),
-            frame_index=d.frame,
-            class_name=d.class_name,
-            confidence=d.confidence,
-            box=d.box,
-            backend=backend,
-            image=d.image if self.save_images else None,
-            image_origin=d.image_origin,
-        )
+        image = (d.image, d.image_origin) if self.save_images and d.image is not None else None
+        return self._record(d.seen_at, d.frame, d.class_name, d.confidence, d.box, backend, image)
 
     def _frame_record(self, frame: Frame, d: Detection, backend: str) -> DefectRecord:
         # when the part was in view, which is what a line's other records are matched against; the
         # inference may come later (a busy CPU, a frame waiting while a compile finishes)
-        crop, origin = context_crop(frame.image, d.box) if self.save_images else (None, (0, 0))
+        image = context_crop(frame.image, d.box) if self.save_images else None
+        return self._record(frame.wall_time, frame.index, d.class_name, d.confidence, d.box, backend, image)
+
+    def _record(
+        self,
+        seen_at: float,
+        frame_index: int,
+        class_name: str,
+        confidence: float,
+        box: tuple[float, float, float, float],
+        backend: str,
+        image: tuple[np.ndarray, tuple[int, int]] | None,
+    ) -> DefectRecord:
+        crop, origin = image if image is not None else (None, (0, 0))
         return DefectRecord(
             run_id=self.run_id,  # type: ignore[arg-type]
-            detected_at=utc_at(frame.wall_time),
-            frame_index=frame.index,
-            class_name=d.class_name,
-            confidence=d.confidence,
-            box=d.box,
+            detected_at=utc_at(seen_at),
+            frame_index=frame_index,
+            class_name=class_name,
+            confidence=confidence,
+            box=box,
             backend=backend,
             image=crop,
             image_origin=origin,
