@@ -42,16 +42,18 @@ def _parse_time(text: str) -> datetime:
     """ISO 8601 (local time when no zone is given) or an age such as ``30m``, ``2h``, ``7d``;
     returned as naive UTC, as the log stores times."""
     age = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
-    if age:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[age.group(2)]
-        return (datetime.now(UTC) - timedelta(**{unit: float(age.group(1))})).replace(tzinfo=None)
     try:
+        if age:
+            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[age.group(2)]
+            return (datetime.now(UTC) - timedelta(**{unit: float(age.group(1))})).replace(tzinfo=None)
         moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise UsageError(f"time {text!r}: use ISO 8601 (2026-11-23T08:00) or an age (30m, 2h, 7d)") from exc
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # the operator's local time
-    return moment.astimezone(UTC).replace(tzinfo=None)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # the operator's local time
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(
+            f"time {text!r}: use ISO 8601 (2026-11-23T08:00) or an age (30m, 2h, 7d) within the calendar"
+        ) from exc
 
 
 def _add_line_options(p: argparse.ArgumentParser) -> None:
@@ -286,6 +288,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from inspector.storage.queries import DefectFilter, count_defects, export_csv, query_defects
 
     db_path = args.db or _default_db()
+    if args.run is not None and not 1 <= args.run < 2**63:
+        raise UsageError(f"--run {args.run}: a run number is a positive whole number")
     if not db_path.is_file():
         raise UsageError(f"no defect database at {db_path}")
     engine = open_database(db_path)
@@ -414,10 +418,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
+    """Shows the compile cache in use; ``--clear`` deletes only inspector's own cache folder, never a
+    folder that ``TORCHINDUCTOR_CACHE_DIR`` names in the user's environment."""
     import shutil
 
-    path = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
-    if not path.exists():
+    path, own = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]), compile_cache_dir()
+    if args.clear and path.resolve() != own.resolve():
+        raise UsageError(
+            f"the compile cache in use is {path} (TORCHINDUCTOR_CACHE_DIR); inspector clears only its "
+            f"own, {own}: delete that folder yourself if it is yours"
+        )
+    if not path.is_dir():
         print(f"compile cache {path}: empty")
         return 0
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
@@ -435,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     # compiled kernels are kept per user, so the next launch compiles from a warm cache
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compile_cache_dir()))
     setup_logging()
+    if getattr(args, "db", None) is not None:
+        args.db = args.db.expanduser()  # once, so the database and its images land in one place
 
     handlers = {
         None: _cmd_window,

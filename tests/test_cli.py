@@ -237,3 +237,42 @@ def test_a_failing_compile_falls_back_to_eager_and_says_why(tmp_path):
     assert "torch.compile failed" in proc.stderr and "continuing on the eager backend" in proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["backend"] == "eager" and summary["frames"] == 3
+
+
+@pytest.mark.parametrize("name", ["100%41.db", "a?mode=ro.db", "b#c.db"])
+def test_a_database_name_is_a_name_not_url_syntax(tmp_path, name):
+    code = main(["run", "--headless", "--frames", "2", "--no-images", "--db", str(tmp_path / name)])
+    assert code == 0 and (tmp_path / name).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == [name]
+
+
+def test_a_tilde_in_db_is_the_home_folder_for_the_database_and_its_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--headless", "--frames", "30", "--db=~/t.db"]) == 0
+    assert (tmp_path / "home" / "t.db").is_file() and not (tmp_path / "~").exists()
+    assert main(["history", "--db=~/t.db"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--since", "99999999d"], ["--until", "9999-12-31T23:59-12:00"], ["--run", str(10**23)]],
+)
+def test_history_refuses_times_and_runs_out_of_range_in_one_line(tmp_path, capsys, args):
+    db = tmp_path / "log.sqlite"
+    assert main(["run", "--headless", "--frames", "2", "--no-images", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--db", str(db), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("inspector: error:") and err.count("\n") == 1
+
+
+def test_cache_clear_deletes_only_inspector_s_own_cache(tmp_path, monkeypatch, capsys):
+    foreign = tmp_path / "someone-elses"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(foreign))
+    assert main(["cache", "--clear"]) == 2
+    assert "clears only its own" in capsys.readouterr().err
+    assert (foreign / "keep.txt").read_text() == "mine"
+    assert main(["cache"]) == 0, "showing it is harmless"

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from platformdirs import user_data_path
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import URL, Engine, create_engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,8 @@ def open_database(path: str | Path) -> Engine:
         raise StorageError(f"cannot create the folder for database {path}: {exc.strerror}") from exc
     if path.is_dir():
         raise StorageError(f"database path {path} is a folder; give a file name")
-    engine = create_engine(f"sqlite:///{path}")
+    # the URL is built, not formatted: a name with "%", "?" or "#" is a name, not URL syntax
+    engine = create_engine(URL.create("sqlite", database=str(path)))
     event.listen(engine, "connect", _on_connect)
     try:
         Base.metadata.create_all(engine)
