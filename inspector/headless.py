@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,9 +40,7 @@ def run_headless(
         def on_result(result: InspectionResult) -> None:
             if detections_file is not None:
                 _write_detections(detections_file, result, line.source.name)
-            if parts_file is not None:
-                for part in result.decided:
-                    parts_file.write(json.dumps(part_json(part)) + "\n")
+            _write_parts(parts_file, result.decided)
 
         with stop_signals_interrupt():  # a kill or a closed terminal closes the run as Ctrl+C does
             try:
@@ -53,11 +50,7 @@ def run_headless(
                 error = line.slot.error
                 say(f"stopped by {exc.args[0] if exc.args else 'SIGINT'}; finishing the run")
             finally:
-                written = len(line.inspector.decided)
-                line.close()  # decides the parts still in view
-                if parts_file is not None:
-                    for part in line.inspector.decided[written:]:
-                        parts_file.write(json.dumps(part_json(part)) + "\n")
+                _write_parts(parts_file, line.close())  # the parts still in view are decided
         station.writer.flush()
     finally:
         for fh in (detections_file, parts_file):
@@ -68,8 +61,7 @@ def run_headless(
         say(error)
     logged = count_defects(station.db, DefectFilter(run_id=line.run_id))
     station.db.dispose()
-    parts = [p for p in line.inspector.decided if p.kind] if line.part_classes else []
-    ng = sum(p.ng for p in parts)
+    stats = line.stats
     return {
         "run_id": line.run_id,
         "frames": line.inspector.frames,
@@ -88,11 +80,11 @@ def run_headless(
         "source_error": error,
         "interrupted": interrupted,
         "part_classes": sorted(line.part_classes),
-        "parts": len(parts),
-        "parts_ok": len(parts) - ng,
-        "parts_ng": ng,
-        "yield": round((len(parts) - ng) / len(parts), 4) if parts else None,
-        "ng_by_class": dict(Counter(c for p in parts for c in p.defect_classes)),
+        "parts": stats.parts,
+        "parts_ok": stats.parts_ok,
+        "parts_ng": stats.parts_ng,
+        "yield": round(stats.parts_ok / stats.parts, 4) if stats.parts else None,
+        "ng_by_class": dict(stats.ng_by_class),
     }
 
 
@@ -103,6 +95,12 @@ def _open_out(path: Path, what: str) -> IO[str]:
         return path.open("w", encoding="utf-8", buffering=1)
     except OSError as exc:
         raise ConfigError(f"cannot write the {what} file {path}: {exc.strerror or exc}") from exc
+
+
+def _write_parts(fh: IO[str] | None, parts: Sequence[PartVerdict]) -> None:
+    if fh is not None:
+        for part in parts:
+            fh.write(json.dumps(part_json(part)) + "\n")
 
 
 def part_json(part: PartVerdict) -> dict[str, Any]:

@@ -35,7 +35,6 @@ class LatencyTracker:
     """The last ``maxlen`` samples (ms) of each stage."""
 
     def __init__(self, maxlen: int = 10_000) -> None:
-        self.maxlen = maxlen
         self._samples: defaultdict[str, deque[float]] = defaultdict(lambda: deque(maxlen=maxlen))
 
     def clear(self) -> None:

@@ -150,7 +150,6 @@ class Inspector:
         self.log_frames = log_frames or parts is None
         self.frames = 0
         self.defects_logged = 0
-        self.decided: list[PartVerdict] = []  # every part decided in this run, in order
 
     def process(self, frame: Frame) -> InspectionResult:
         started = time.perf_counter()
@@ -188,7 +187,6 @@ class Inspector:
         return done
 
     def _decide(self, parts: tuple[PartVerdict, ...], backend: str) -> None:
-        self.decided.extend(parts)
         if not self.log_frames:
             self._log([self._part_record(d, backend) for p in parts for d in p.defects])
 

@@ -85,9 +85,6 @@ class EagerBackend:
         self.preprocess = Preprocessor(imgsz, model.stride, model.device, model.dtype)
         self._sync = _synchronizer(model.device)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)
-
     def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes:
         sync = self._sync
         t0 = time.perf_counter()

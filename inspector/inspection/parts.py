@@ -142,9 +142,10 @@ class _Sighting:
 
 
 class _PartTrack:
-    def __init__(self, key: int, number: int, d: Detection, frame: int) -> None:
+    def __init__(self, key: int, number: int, d: Detection, frame: int, loose: bool = False) -> None:
         self.key = key  # the tracker's id for it
         self.number = number  # its number in the run, as the operator sees it
+        self.loose = loose  # a defect followed on its own: it belongs to no part kind
         self.kinds: Counter[str] = Counter()
         self.first_frame = self.last_frame = frame
         self.box = d.box
@@ -164,7 +165,8 @@ class _PartTrack:
             self.shift = _motion(self.box, d.box, size, gap, self.shift)
         self.box, self.last_frame = d.box, frame
         self.sightings += 1
-        self.kinds[d.class_name] += d.confidence
+        if not self.loose:
+            self.kinds[d.class_name] += d.confidence
         area = (d.x2 - d.x1) * (d.y2 - d.y1)
         if area > self.best_area:  # the most of the part in view: its picture for the record
             self.best_area, self.best_box, self.best_frame = area, d.box, frame
@@ -219,11 +221,6 @@ class PartBook:
         self._loose_ids = iter(range(-1, -(2**62), -1))  # loose defects' keys, apart from parts'
         self._loose_id: dict[int, int] = {}
         self._numbers = itertools.count(1)  # parts (and loose defects) numbered as they appear
-        self.frames = 0
-
-    @property
-    def counts_parts(self) -> bool:
-        return bool(self.config.part_classes)
 
     def update(
         self,
@@ -234,7 +231,6 @@ class PartBook:
         wall_time: float = 0.0,
     ) -> tuple[list[PartVerdict], list[PartInView]]:
         """Take one frame's detections; returns the parts decided on it and the parts in view."""
-        self.frames += 1
         size = (image.shape[1], image.shape[0])
         keep = image if self.keep_images else None
         sight = _Sighting(frame_index, wall_time, keep)
@@ -244,22 +240,15 @@ class PartBook:
         seen = self._track_parts(parts, frame_index, keep, size)
         loose = self._assign_defects(defects, seen, sight, size)
         self._track_loose(loose, sight, size)
-        decided = self._decide(frame_index, size)
+        exit_x = None if self.config.exit_line is None else self.config.exit_line * size[0]
+        decided = self._decide(frame_index, exit_x)
         k = self.config.min_frames
         view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted(k))) for p in seen]
         return decided, view
 
     def flush(self) -> list[PartVerdict]:
         """The run ends: every part still followed is decided with what was seen of it."""
-        out = []
-        for book in (self._parts, self._loose):
-            for track_id, track in list(book.items()):
-                if track.verdict is None:
-                    verdict = self._verdict(track, book is self._loose)
-                    if verdict is not None:
-                        out.append(verdict)
-                del book[track_id]
-        return out
+        return self._decide(None, None)
 
     # Inside ------------------------------------------------------------------------------------
     def _track_parts(
@@ -338,19 +327,19 @@ class PartBook:
             if track is None:
                 if key in self._decided:
                     continue
-                track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight.frame)
+                track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight.frame, loose=True)
                 track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
                 track.defects[0].add(d, sight, (None,) * 4)
             track.see(d, sight.frame, sight.image, size)
-            track.kinds.clear()  # a loose defect belongs to no part kind
 
-    def _decide(self, frame: int, size: tuple[int, int]) -> list[PartVerdict]:
+    def _decide(self, frame: int | None, exit_x: float | None) -> list[PartVerdict]:
+        """Decide the parts that left the view (``frame`` None: the run ended, every part has) or
+        whose centre passed ``exit_x``; forget those that left."""
         out = []
-        exit_x = None if self.config.exit_line is None else self.config.exit_line * size[0]
         for loose, book in ((False, self._parts), (True, self._loose)):
             for track_id, track in list(book.items()):
-                gone = frame - track.last_frame >= self.config.lost_frames
+                gone = frame is None or frame - track.last_frame >= self.config.lost_frames
                 crossed = exit_x is not None and (track.box[0] + track.box[2]) / 2 >= exit_x
                 if track.verdict is None and (gone or crossed):
                     verdict = self._verdict(track, loose)

@@ -11,11 +11,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from inspector.capture.base import FrameSource
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.model import DetectorModel
+from inspector.inspection.parts import PartVerdict
 from inspector.inspection.rules import InspectionRules
 from inspector.line.config import LineConfig
 from inspector.line.stats import LatestResult, LineStats
@@ -74,10 +74,6 @@ class Line:
     def stopped(self) -> bool:
         """Whether ``stop`` was called (the loop did not end on its own)."""
         return self._stop_asked
-
-    @property
-    def weights_name(self) -> str:
-        return Path(self.model.path).name
 
     def gpu_memory_mib(self) -> float | None:
         """Memory torch holds on the line's GPU, or ``None`` on the CPU."""
@@ -144,14 +140,19 @@ class Line:
         self._stop.set()
         self.source.cancel()
 
-    def close(self) -> None:
-        """After ``run`` returned (or if it never ran): end the compile worker, close the run."""
+    def close(self) -> tuple[PartVerdict, ...]:
+        """After ``run`` returned (or if it never ran): end the compile worker, decide the parts
+        still in view (returned, and counted in ``stats``), close the run."""
         if self._closed:
-            return
+            return ()
         self._closed = True
         self.switch.close()
-        self.inspector.finish()
+        done = self.inspector.finish()
+        now = time.perf_counter()
+        for part in done:
+            self.stats.add_part(part, now)
         self._writer.end_run(self.run_id, self.inspector.frames)
+        return done
 
     def _record_swap(self, event: SwitchEvent) -> None:
         """Which backend inspected which stretch of frames goes into the run's record."""

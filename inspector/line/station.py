@@ -59,7 +59,8 @@ class Station:
         names = list(model.names.values())
         rules = config.rules(names)
         part_classes = config.parts_of(names)
-        book = PartBook(PartsConfig(frozenset(part_classes), config.min_frames, exit_line=config.exit_line))
+        parts = PartsConfig(frozenset(part_classes), config.min_frames, exit_line=config.exit_line)
+        book = PartBook(parts, keep_images=config.save_images)  # no crops copied for a run that keeps none
         compiled = CompiledBackend(model, imgsz, config.mode)  # its worker starts when needed
         capture_into(source, compiled.frame_pool)
         settings = {

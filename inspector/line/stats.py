@@ -75,17 +75,22 @@ class LineStats:
         self.inspected.tick(result.done_at)
         self.defect_counts.update(d.class_name for d in result.verdict.defects)
         for part in result.decided:
-            if not part.kind:
-                continue  # a defect with no part under it counts with the defects
-            self.parts_ng += part.ng
-            self.parts_ok += not part.ng
-            self.ng_by_class.update(part.defect_classes)
-            self.part_times.append(result.done_at)
-            self.last_part = part
+            self.add_part(part, result.done_at)
         if result.frame.captured_at >= self.started:
             for stage, ms in result.stage_ms().items():
                 self.latency.add(stage, ms)
             self.timed_frames += 1
+
+    def add_part(self, part: PartVerdict, at: float) -> None:
+        """A decided part (``at``: ``perf_counter`` time); a defect with no part under it counts
+        with the defects, not here."""
+        if not part.kind:
+            return
+        self.parts_ng += part.ng
+        self.parts_ok += not part.ng
+        self.ng_by_class.update(part.defect_classes)
+        self.part_times.append(at)
+        self.last_part = part
 
     def fps(self) -> float:
         """Frames inspected per second since the start (or restart), over the whole run."""

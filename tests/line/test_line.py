@@ -82,10 +82,11 @@ def test_the_run_records_which_backend_inspected_which_frames(station):
 def test_the_demo_line_is_judged_part_by_part(station):
     frames = 150
     line = station.build_line(CONFIG.with_(imgsz=416, source=f"synthetic:fps=0,frames={frames}", seed=21))
-    line.run()
-    line.close()
+    decided = []
+    line.run(on_result=lambda result: decided.extend(result.decided))
+    decided += line.close()
     station.writer.flush()
-    parts = [p for p in line.inspector.decided if p.kind]
+    parts = [p for p in decided if p.kind]
     spans = SyntheticConveyor(seed=21, fps=0).part_spans(frames)
     assert line.part_classes == {"plate", "washer"}
     assert len(parts) == len(spans) >= 4, "every part that crossed the view, once"
