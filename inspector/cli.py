@@ -17,6 +17,7 @@ from inspector.inspection.rules import parse_roi
 from inspector.line.config import LineConfig
 from inspector.logs import log_path, setup_logging
 from inspector.paths import compile_cache_dir, demo_model_path
+from inspector.shifts import DEFAULT_SHIFTS, Shifts, naive_utc
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -45,11 +46,9 @@ def _parse_time(text: str) -> datetime:
     try:
         if age:
             unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[age.group(2)]
-            return (datetime.now(UTC) - timedelta(**{unit: float(age.group(1))})).replace(tzinfo=None)
+            return naive_utc(datetime.now(UTC) - timedelta(**{unit: float(age.group(1))}))
         moment = datetime.fromisoformat(text.strip())
-        if moment.tzinfo is None:
-            moment = moment.astimezone()  # the operator's local time
-        return moment.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(moment if moment.tzinfo is not None else moment.astimezone())  # local without a zone
     except (ValueError, OverflowError) as exc:
         raise UsageError(
             f"time {text!r}: use ISO 8601 (2026-11-23T08:00) or an age (30m, 2h, 7d) within the calendar"
@@ -120,12 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--parts-out", type=Path, default=None, help="write one JSON line per decided part")
 
-    hist = sub.add_parser("history", help="list or export logged defects")
+    hist = sub.add_parser("history", help="list, tally or export logged parts and defects")
     hist.add_argument("--db", type=Path, default=None)
-    hist.add_argument("--class", dest="class_name", default=None)
+    shown = hist.add_mutually_exclusive_group()
+    shown.add_argument("--parts", action="store_true", help="parts, one row each, instead of defects")
+    shown.add_argument(
+        "--summary",
+        nargs="?",
+        const="run",
+        choices=("run", "shift"),
+        help="parts, OK, NG, yield and NG by class per run (default) or per shift",
+    )
+    hist.add_argument(
+        "--shifts", default=DEFAULT_SHIFTS, help=f"local times shifts start at (default {DEFAULT_SHIFTS})"
+    )
+    hist.add_argument(
+        "--class", dest="class_name", default=None, help="defects of this class (--parts: parts with one)"
+    )
+    hist.add_argument("--verdict", choices=("OK", "NG"), default=None, help="parts with this verdict")
     hist.add_argument("--since", default=None, help="ISO 8601 time or an age (30m, 2h, 7d)")
     hist.add_argument("--until", default=None, help="ISO 8601 time or an age")
-    hist.add_argument("--min-conf", type=float, default=None)
+    hist.add_argument("--min-conf", type=float, default=None, help="defects at least this confident")
     hist.add_argument("--run", type=int, default=None)
     hist.add_argument("--limit", type=int, default=50, help="rows to list (newest first)")
     hist.add_argument("--csv", type=Path, default=None, help="export all matching rows to this file")
@@ -285,38 +299,99 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_history(args: argparse.Namespace) -> int:
     from inspector.storage.database import open_database
-    from inspector.storage.queries import DefectFilter, count_defects, export_csv, query_defects
 
     db_path = args.db or _default_db()
     if args.run is not None and not 1 <= args.run < 2**63:
         raise UsageError(f"--run {args.run}: a run number is a positive whole number")
+    if (args.parts or args.summary) and args.min_conf is not None:
+        raise UsageError("--min-conf filters defects; parts are filtered by --verdict and --class")
+    if not (args.parts or args.summary) and args.verdict is not None:
+        raise UsageError("--verdict filters parts: add --parts or --summary")
+    if args.summary and args.csv:
+        raise UsageError("--csv exports rows: use it with --parts or alone (defects)")
+    shifts = Shifts.parse(args.shifts)
+    since = _parse_time(args.since) if args.since else None
+    until = _parse_time(args.until) if args.until else None
     if not db_path.is_file():
         raise UsageError(f"no defect database at {db_path}")
     engine = open_database(db_path)
-    flt = DefectFilter(
-        run_id=args.run,
-        class_name=args.class_name,
-        since=_parse_time(args.since) if args.since else None,
-        until=_parse_time(args.until) if args.until else None,
-        min_confidence=args.min_conf,
-    )
+    if args.parts or args.summary:
+        from inspector.storage.part_queries import PartFilter
+
+        flt = PartFilter(args.run, args.verdict, args.class_name, since, until)
+        if args.summary:
+            return _print_summary(engine, flt, shifts if args.summary == "shift" else None)
+        return _print_parts(engine, flt, args.limit, args.csv)
+    return _print_defects(engine, args, since, until)
+
+
+def _export(csv_path: Path, what: str, export) -> int:
+    try:
+        n = export()
+    except OSError as exc:
+        raise UsageError(f"cannot write {csv_path}: {exc.strerror}") from exc
+    print(f"{n} {what} written to {csv_path}")
+    return 0
+
+
+def _print_defects(engine, args: argparse.Namespace, since, until) -> int:
+    from inspector.storage.queries import DefectFilter, count_defects, export_csv, query_defects
+
+    flt = DefectFilter(args.run, args.class_name, since, until, args.min_conf)
     if args.csv:
-        try:
-            n = export_csv(engine, args.csv, flt)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.csv}: {exc.strerror}") from exc
-        print(f"{n} defects written to {args.csv}")
-        return 0
+        return _export(args.csv, "defects", lambda: export_csv(engine, args.csv, flt))
     total = count_defects(engine, flt)
     rows = query_defects(engine, flt, limit=args.limit)
     print(f"{total} defects match; newest {len(rows)}:")
-    print(f"{'id':>8} {'run':>4} {'time (UTC)':<23} {'frame':>7} {'class':<14} {'conf':>5}  box")
+    print(
+        f"{'id':>8} {'run':>4} {'part':>6} {'time (UTC)':<23} {'frame':>7} {'class':<14} {'conf':>5} "
+        f"{'frames':>6}  box"
+    )
     for r in rows:
         print(
-            f"{r.id:>8} {r.run_id:>4} {r.detected_at.isoformat(sep=' ', timespec='milliseconds'):<23} "
-            f"{r.frame_index:>7} {r.class_name:<14} {r.confidence:>5.2f}  "
+            f"{r.id:>8} {r.run_id:>4} {r.part.part if r.part else '-':>6} "
+            f"{r.detected_at.isoformat(sep=' ', timespec='milliseconds'):<23} "
+            f"{r.frame_index:>7} {r.class_name:<14} {r.confidence:>5.2f} {r.frames or '-':>6}  "
             f"{r.x1:.0f},{r.y1:.0f},{r.x2:.0f},{r.y2:.0f}"
         )
+    return 0
+
+
+def _print_parts(engine, flt, limit: int, csv_path: Path | None) -> int:
+    from inspector.storage.part_queries import count_parts, export_parts_csv, query_parts
+
+    if csv_path:
+        return _export(csv_path, "parts", lambda: export_parts_csv(engine, csv_path, flt))
+    total = count_parts(engine, flt)
+    rows = query_parts(engine, flt, limit=limit)
+    print(f"{total} parts match; newest {len(rows)}:")
+    print(f"{'run':>4} {'part':>6} {'decided (UTC)':<23} {'kind':<8} {'verdict':<7} {'frames':>13}  defects")
+    for p in rows:
+        defects = ", ".join(f"{d.class_name} {d.confidence:.2f}" for d in p.defects) or "-"
+        print(
+            f"{p.run_id:>4} {p.part:>6} {p.decided_at.isoformat(sep=' ', timespec='milliseconds'):<23} "
+            f"{p.kind:<8} {p.verdict:<7} {f'{p.first_frame}-{p.last_frame}':>13}  {defects}"
+        )
+    return 0
+
+
+def _print_summary(engine, flt, shifts: Shifts | None) -> int:
+    from inspector.storage.part_queries import tally
+
+    if shifts is None:
+        rows = tally(engine, flt)
+        head = "run"
+    else:
+        rows = tally(engine, flt, key=lambda _run, at: shifts.start_of(at).strftime("%Y-%m-%d %H:%M"))
+        head = "shift (local)"
+    if not rows:
+        print("no parts match")
+        return 0
+    width = max(len(head), *(len(str(k)) for k in rows))
+    print(f"{head:<{width}} {'parts':>7} {'OK':>7} {'NG':>7} {'yield':>7}  NG by class")
+    for key, t in rows.items():
+        by_class = ", ".join(f"{c} {n}" for c, n in t.ng_by_class.most_common()) or "-"
+        print(f"{key!s:<{width}} {t.parts:>7} {t.ok:>7} {t.ng:>7} {t.yield_pct:>6.1f}%  {by_class}")
     return 0
 
 

@@ -43,5 +43,6 @@ def setup_logging(path: Path | None = None, level: int = logging.INFO) -> Path |
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # it tells of itself at every open
     logging.captureWarnings(True)
     return path

@@ -17,7 +17,7 @@ from inspector.detections import Detection, StageTimes
 from inspector.inference.engine import Engine
 from inspector.inspection.parts import PartBook, PartDefect, PartInView, PartVerdict, context_crop
 from inspector.inspection.rules import InspectionRules, Verdict
-from inspector.storage.writer import DefectRecord, DefectWriter, utc_at
+from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, utc_at
 
 
 class FrameSlot:
@@ -187,17 +187,58 @@ class Inspector:
         return done
 
     def _decide(self, parts: tuple[PartVerdict, ...], backend: str) -> None:
-        if not self.log_frames:
-            self._log([self._part_record(d, backend) for p in parts for d in p.defects])
+        if self.writer is None or self.run_id is None or not parts:
+            return
+        records = [self._part_record(p, backend) for p in parts if p.kind]
+        self.writer.log_parts(records)
+        self.defects_logged += sum(len(r.defects) for r in records)
+        self._log([self._loose_record(p, backend) for p in parts if not p.kind])
 
     def _log(self, records: list[DefectRecord]) -> None:
         if records and self.writer is not None and self.run_id is not None:
             self.writer.log(records)
             self.defects_logged += len(records)
 
-    def _part_record(self, d: PartDefect, backend: str) -> DefectRecord:
-        image = (d.image, d.image_origin) if self.save_images and d.image is not None else None
-        return self._record(d.seen_at, d.frame, d.class_name, d.confidence, d.box, backend, image)
+    def _part_record(self, p: PartVerdict, backend: str) -> PartRecord:
+        """A part and its defects; its image (NG parts only) shows each defect where it lies."""
+        image = p.image if self.save_images and p.ng else None
+        return PartRecord(
+            run_id=self.run_id,  # type: ignore[arg-type]
+            part=p.part,
+            kind=p.kind,
+            verdict=p.verdict,
+            defect_classes=p.defect_classes,
+            first_seen_at=utc_at(p.first_seen),
+            last_seen_at=utc_at(p.last_seen),
+            decided_at=utc_at(p.decided_at),
+            first_frame=p.first_frame,
+            last_frame=p.last_frame,
+            best_frame=p.best_frame,
+            box=p.box,
+            backend=backend,
+            defects=tuple(self._tracked(d, p, backend) for d in p.defects),
+            image=image,
+            image_origin=p.image_origin,
+        )
+
+    def _loose_record(self, p: PartVerdict, backend: str) -> DefectRecord:
+        """A defect tracked on no part: one record with its own image."""
+        image = (p.image, p.image_origin) if self.save_images and p.image is not None else None
+        return self._tracked(p.defects[0], p, backend, image, name=f"d{p.part:06d}")
+
+    def _tracked(
+        self,
+        d: PartDefect,
+        p: PartVerdict,
+        backend: str,
+        image: tuple[np.ndarray, tuple[int, int]] | None = None,
+        name: str = "",
+    ) -> DefectRecord:
+        """A tracked defect, placed on its part's image (the part's best frame)."""
+        box = d.pictured if d.pictured is not None else d.box
+        frames = (d.frames, d.first_frame, d.last_frame)
+        seen = d.seen_at
+        return self._record(seen, p.best_frame, d.class_name, d.confidence, box, backend, image, frames, name)
 
     def _frame_record(self, frame: Frame, d: Detection, backend: str) -> DefectRecord:
         # when the part was in view, which is what a line's other records are matched against; the
@@ -214,6 +255,8 @@ class Inspector:
         box: tuple[float, float, float, float],
         backend: str,
         image: tuple[np.ndarray, tuple[int, int]] | None,
+        frames: tuple[int | None, int | None, int | None] = (None, None, None),
+        name: str = "",
     ) -> DefectRecord:
         crop, origin = image if image is not None else (None, (0, 0))
         return DefectRecord(
@@ -226,4 +269,8 @@ class Inspector:
             backend=backend,
             image=crop,
             image_origin=origin,
+            frames=frames[0],
+            first_frame=frames[1],
+            last_frame=frames[2],
+            name=name,
         )

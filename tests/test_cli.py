@@ -1,5 +1,6 @@
 """The command line, run as an operator runs it: a real process, real files, real exit codes."""
 
+import csv
 import json
 import os
 import signal
@@ -123,6 +124,55 @@ def test_history_lists_and_exports(tmp_path, capsys):
     rows = csv_path.read_text().splitlines()
     assert rows[0].startswith("id,run_id,detected_at")
     assert f"{len(rows) - 1} defects written" in capsys.readouterr().out
+
+
+def test_history_of_parts_lists_tallies_and_exports(tmp_path, capsys):
+    db, parts_out = tmp_path / "log.sqlite", tmp_path / "parts.jsonl"
+    run = ["run", "--headless", "--frames", "150", "--source", "synthetic:fps=0,seed=5", "--db", str(db)]
+    assert main([*run, "--parts-out", str(parts_out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    decided = [json.loads(line) for line in parts_out.read_text().splitlines()]
+    ng = [p for p in decided if p["verdict"] == "NG"]
+    assert summary["parts"] == len(decided) >= 4 and ng, "the line passes good and bad parts in 150 frames"
+
+    assert main(["history", "--db", str(db), "--parts", "--verdict", "NG"]) == 0
+    listed = capsys.readouterr().out
+    assert f"{len(ng)} parts match" in listed and " OK " not in listed
+    assert main(["history", "--db", str(db), "--summary"]) == 0
+    _, row = capsys.readouterr().out.splitlines()
+    assert row.split()[:4] == ["1", str(len(decided)), str(len(decided) - len(ng)), str(len(ng))]
+    classes = sorted({d["class"] for p in ng for d in p["defects"]})
+    assert sorted(c for c in classes if c in row) == classes
+    assert main(["history", "--db", str(db), "--summary", "shift", "--shifts", "00:00,12:00"]) == 0
+    by_shift = capsys.readouterr().out.splitlines()[1:]
+    assert sum(int(line.split()[2]) for line in by_shift) == len(decided)
+
+    csv_path = tmp_path / "parts.csv"
+    assert main(["history", "--db", str(db), "--parts", "--csv", str(csv_path)]) == 0
+    rows = sorted(csv.DictReader(csv_path.open()), key=lambda r: int(r["part"]))
+    assert [(int(r["part"]), r["verdict"], int(r["defects"])) for r in rows] == [
+        (p["part"], p["verdict"], len(p["defects"])) for p in sorted(decided, key=lambda p: p["part"])
+    ]
+    assert all((db.parent / r["image_path"]).is_file() for r in rows if r["verdict"] == "NG")
+    assert not any(r["image_path"] for r in rows if r["verdict"] == "OK")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--summary", "--csv", "x.csv"],
+        ["--verdict", "NG"],
+        ["--parts", "--min-conf", "0.5"],
+        ["--summary", "--shifts", "6am"],
+    ],
+)
+def test_history_refuses_options_that_do_not_fit_in_one_line(tmp_path, capsys, args):
+    db = tmp_path / "log.sqlite"
+    assert main(["run", "--headless", "--frames", "2", "--no-images", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--db", str(db), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("inspector: error:") and err.count("\n") == 1
 
 
 def test_synth_writes_a_yolo_dataset(tmp_path):

@@ -55,14 +55,14 @@ class PartDefect:
     first_frame: int
     last_frame: int
     seen_at: float = 0.0  # wall time of its best sighting
-    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # around its best sighting
-    image_origin: tuple[int, int] = (0, 0)
+    pictured: Box | None = None  # where it lies on its part's picture (the part's ``best_frame``)
 
 
 @dataclass(frozen=True, slots=True)
 class PartVerdict:
     """A decided part: what leaves the station (the log, a PLC, the plant). ``part`` is the part's
-    id in its run; ``kind`` its class ("" for a defect tracked without a part)."""
+    id in its run; ``kind`` its class ("" for a defect tracked without a part). ``image`` shows the
+    part at ``best_frame`` (a defect tracked alone: the defect with room around it)."""
 
     part: int
     kind: str
@@ -73,7 +73,9 @@ class PartVerdict:
     best_frame: int
     defects: tuple[PartDefect, ...]
     decided_at: float = field(default_factory=time.time)  # wall time
-    image: np.ndarray | None = field(default=None, repr=False, compare=False)  # the part at its best frame
+    first_seen: float = 0.0  # wall times of its first and last frames
+    last_seen: float = 0.0
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
     image_origin: tuple[int, int] = (0, 0)
 
     @property
@@ -102,14 +104,15 @@ class _DefectTrack:
         self.last_frame = self.first_frame = sight.frame
         self.frames = 0
         self.best: tuple[float, Box, _Sighting] = (-1.0, d.box, sight)
-        self.image: tuple[np.ndarray, tuple[int, int]] | None = None
         self.votes: Counter[str] = Counter()
         self.where: list[float | None] = [None] * 4  # its centre from each edge of the part, as last seen
+        self.boxes: dict[int, Box] = {}  # frame -> its box there
         self.add(d, sight, where)
 
     def add(self, d: Detection, sight: _Sighting, where: tuple[float | None, ...]) -> None:
         """Another frame showing it."""
         self.box, self.last_frame = d.box, sight.frame
+        self.boxes[sight.frame] = d.box
         self.frames += 1
         self.where = [new if new is not None else old for new, old in zip(where, self.where, strict=True)]
         self.vote(d, sight)
@@ -119,17 +122,22 @@ class _DefectTrack:
         self.votes[d.class_name] += d.confidence
         if d.confidence > self.best[0]:
             self.best = (d.confidence, d.box, sight)
-            if sight.image is not None:
-                self.image = context_crop(sight.image, d.box)
 
-    def record(self) -> PartDefect:
+    def record(self, pictured: Box) -> PartDefect:
         confidence, box, sight = self.best
         name = self.votes.most_common(1)[0][0]
-        image, origin = self.image if self.image is not None else (None, (0, 0))
         return PartDefect(
             name, confidence, box, sight.frame, self.frames, self.first_frame, self.last_frame,
-            sight.wall_time, image, origin,
+            sight.wall_time, pictured,
         )
+
+    def at(self, frame: int, shift: tuple[float, float]) -> Box:
+        """Its box on ``frame``: as seen there, else as seen on the nearest frame that showed it,
+        moved on as its part moved."""
+        near = min(self.boxes, key=lambda f: (abs(f - frame), -f))
+        dx, dy = shift[0] * (frame - near), shift[1] * (frame - near)
+        x1, y1, x2, y2 = self.boxes[near]
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,36 +150,39 @@ class _Sighting:
 
 
 class _PartTrack:
-    def __init__(self, key: int, number: int, d: Detection, frame: int, loose: bool = False) -> None:
+    def __init__(self, key: int, number: int, d: Detection, sight: _Sighting, loose: bool = False) -> None:
         self.key = key  # the tracker's id for it
         self.number = number  # its number in the run, as the operator sees it
         self.loose = loose  # a defect followed on its own: it belongs to no part kind
         self.kinds: Counter[str] = Counter()
-        self.first_frame = self.last_frame = frame
+        self.first_frame = self.last_frame = sight.frame
+        self.first_seen = self.last_seen = sight.wall_time
         self.box = d.box
         self.shift = (0.0, 0.0)  # pixels per frame, from the edges the frame does not cut
         self.best_area = -1.0
         self.best_box = d.box
-        self.best_frame = frame
+        self.best_frame = sight.frame
         self.image: np.ndarray | None = None
         self.image_origin = (0, 0)
         self.defects: list[_DefectTrack] = []
         self.verdict: str | None = None
         self.sightings = 0
 
-    def see(self, d: Detection, frame: int, image: np.ndarray | None, size: tuple[int, int]) -> None:
+    def see(self, d: Detection, sight: _Sighting, size: tuple[int, int]) -> None:
+        frame = sight.frame
         gap = max(1, frame - self.last_frame)
         if frame > self.last_frame:
             self.shift = _motion(self.box, d.box, size, gap, self.shift)
-        self.box, self.last_frame = d.box, frame
+        self.box, self.last_frame, self.last_seen = d.box, frame, sight.wall_time
         self.sightings += 1
         if not self.loose:
             self.kinds[d.class_name] += d.confidence
         area = (d.x2 - d.x1) * (d.y2 - d.y1)
         if area > self.best_area:  # the most of the part in view: its picture for the record
             self.best_area, self.best_box, self.best_frame = area, d.box, frame
-            if image is not None:
-                self.image, self.image_origin = _crop(image, d.box)
+            if sight.image is not None:
+                crop = context_crop if self.loose else _crop
+                self.image, self.image_origin = crop(sight.image, d.box)
 
     def box_at(self, frame: int) -> Box:
         """Where the part's box is on ``frame``, had it kept moving as it was."""
@@ -187,7 +198,10 @@ class _PartTrack:
         return [t for t in self.defects if t.frames >= min_frames]
 
     def verdict_now(self, min_frames: int) -> PartVerdict:
-        defects = tuple(t.record() for t in self.counted(min_frames))
+        frame, box = self.best_frame, self.best_box
+        defects = tuple(
+            t.record(box if self.loose else t.at(frame, self.shift)) for t in self.counted(min_frames)
+        )
         return PartVerdict(
             part=self.number,
             kind=self.kind,
@@ -197,6 +211,8 @@ class _PartTrack:
             box=self.best_box,
             best_frame=self.best_frame,
             defects=defects,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
             image=self.image,
             image_origin=self.image_origin,
         )
@@ -237,7 +253,7 @@ class PartBook:
         kinds = self.config.part_classes
         parts = [d for d in detections if d.class_name in kinds]
         defects = [d for d in detections if rules.is_defect(d) and d.class_name not in kinds]
-        seen = self._track_parts(parts, frame_index, keep, size)
+        seen = self._track_parts(parts, sight, size)
         loose = self._assign_defects(defects, seen, sight, size)
         self._track_loose(loose, sight, size)
         exit_x = None if self.config.exit_line is None else self.config.exit_line * size[0]
@@ -252,9 +268,10 @@ class PartBook:
 
     # Inside ------------------------------------------------------------------------------------
     def _track_parts(
-        self, parts: list[Detection], frame: int, image: np.ndarray | None, size: tuple[int, int]
+        self, parts: list[Detection], sight: _Sighting, size: tuple[int, int]
     ) -> list[_PartTrack]:
         seen = []
+        frame = sight.frame
         found = _track(self._part_tracker, parts)
         taken = {self._alias.get(i, i) for i, _ in found}
         for track_id, d in found:
@@ -268,8 +285,8 @@ class PartBook:
                     self._alias[track_id] = track.key
                     taken.add(track.key)
                 else:
-                    track = self._parts[track_id] = _PartTrack(track_id, next(self._numbers), d, frame)
-            track.see(d, frame, image, size)
+                    track = self._parts[track_id] = _PartTrack(track_id, next(self._numbers), d, sight)
+            track.see(d, sight, size)
             seen.append(track)
         return seen
 
@@ -327,11 +344,11 @@ class PartBook:
             if track is None:
                 if key in self._decided:
                     continue
-                track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight.frame, loose=True)
+                track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight, loose=True)
                 track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
                 track.defects[0].add(d, sight, (None,) * 4)
-            track.see(d, sight.frame, sight.image, size)
+            track.see(d, sight, size)
 
     def _decide(self, frame: int | None, exit_x: float | None) -> list[PartVerdict]:
         """Decide the parts that left the view (``frame`` None: the run ended, every part has) or

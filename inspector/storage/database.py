@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from filelock import FileLock, Timeout
 from platformdirs import user_data_path
-from sqlalchemy import URL, Engine, create_engine, event, select
+from sqlalchemy import URL, Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from inspector.errors import InspectorError
 from inspector.storage.models import SCHEMA_VERSION, Base, Meta
+
+log = logging.getLogger(__name__)
 
 
 class StorageError(InspectorError):
@@ -37,7 +45,8 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
 
 
 def open_database(path: str | Path) -> Engine:
-    """Create or open the defect log, checking that it is one this version understands."""
+    """Create or open the defect log; a log of an older schema is upgraded in place, after a
+    backup copy beside it; one of a newer schema, or a file that is no defect log, is refused."""
     path = Path(path).expanduser()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,19 +58,96 @@ def open_database(path: str | Path) -> Engine:
     engine = create_engine(URL.create("sqlite", database=str(path)))
     event.listen(engine, "connect", _on_connect)
     try:
-        Base.metadata.create_all(engine)
-        with Session(engine) as session:
-            version = session.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-            if version is None:
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.commit()
-            elif int(version) > SCHEMA_VERSION:
-                raise StorageError(
-                    f"database {path} has schema {version}, newer than this inspector "
-                    f"({SCHEMA_VERSION}); upgrade inspector or use another --db"
-                )
+        with _opening(path):
+            _prepare(engine, path)
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc
         raise StorageError(f"cannot use database {path}: {reason}") from exc
+    except StorageError:
+        engine.dispose()
+        raise
     return engine
+
+
+@contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """Held while the file is created or upgraded, so two stations opening it at once take turns."""
+    lock = FileLock(path.with_name(path.name + ".lock"))
+    try:
+        lock.acquire(timeout=60)
+    except Timeout as exc:
+        raise StorageError(f"database {path} is being opened by another program for over a minute") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot lock database {path}: {exc.strerror or exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _prepare(engine: Engine, path: Path) -> None:
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        version = None
+        if "meta" in tables:
+            version = connection.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+        elif tables:
+            names = ", ".join(sorted(tables)[:5])
+            raise StorageError(
+                f"{path} is not an inspector defect log (its tables: {names}); give another --db"
+            )
+    if version is None:
+        Base.metadata.create_all(engine)
+        with Session(engine) as session:
+            session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            session.commit()
+        _migrate(engine, stamp=True)
+        return
+    if not str(version).isdigit():
+        raise StorageError(f"{path} has an unreadable schema version {version!r}; give another --db")
+    if int(version) > SCHEMA_VERSION:
+        raise StorageError(
+            f"database {path} has schema {version}, newer than this inspector "
+            f"({SCHEMA_VERSION}); upgrade inspector or use another --db"
+        )
+    if int(version) < SCHEMA_VERSION:
+        backup = _backup(engine, path, int(version))
+        log.info("upgrading %s from schema %s to %s; its copy: %s", path, version, SCHEMA_VERSION, backup)
+    _migrate(engine)
+
+
+def _migrate(engine: Engine, stamp: bool = False) -> None:
+    """Bring the schema to the newest revision (``stamp``: the tables are new, only record it)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        if not stamp and "alembic_version" not in inspect(connection).get_table_names():
+            command.stamp(config, "schema_1")  # a database from before the migrations: the first schema
+        if stamp:
+            command.stamp(config, "head")
+        else:
+            command.upgrade(config, "head")
+
+
+def _backup(engine: Engine, path: Path, version: int) -> Path:
+    """A consistent copy of the database, taken through SQLite's backup API, before it changes."""
+    target = path.with_name(f"{path.stem}.schema-{version}-backup{path.suffix}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.stem}.schema-{version}-backup-{n}{path.suffix}")
+    source = engine.raw_connection()
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.driver_connection.backup(copy)  # type: ignore[union-attr]
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise StorageError(f"cannot back up {path} before upgrading it ({exc}); nothing was changed") from exc
+    finally:
+        source.close()
+    return target

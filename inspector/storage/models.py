@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the migrations in inspector/storage/migrations lead to it
 
 
 class Base(DeclarativeBase):
@@ -38,6 +38,7 @@ class Run(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     frames: Mapped[int] = mapped_column(Integer, default=0)
     defects: Mapped[list[Defect]] = relationship(back_populates="run")
+    parts: Mapped[list[Part]] = relationship(back_populates="run")
     events: Mapped[list[RunEvent]] = relationship(back_populates="run")
 
 
@@ -55,9 +56,47 @@ class RunEvent(Base):
     run: Mapped[Run] = relationship(back_populates="events")
 
 
+class Part(Base):
+    """One part that passed the camera, decided once: OK, or NG with ``defect_classes`` (sorted,
+    comma-separated). ``x1..y2`` is its box on ``best_frame``, the frame that showed the most of
+    it; ``image_path`` (relative to the database's folder; kept for NG parts) shows it there, its
+    top-left corner at ``image_x, image_y`` in frame pixels. ``part`` is its number in its run."""
+
+    __tablename__ = "parts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    part: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(128))
+    verdict: Mapped[str] = mapped_column(String(8), index=True)
+    defect_classes: Mapped[str] = mapped_column(String(512), default="")
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    first_frame: Mapped[int] = mapped_column(Integer)
+    last_frame: Mapped[int] = mapped_column(Integer)
+    best_frame: Mapped[int] = mapped_column(Integer)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    backend: Mapped[str] = mapped_column(String(64))
+    image_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    image_x: Mapped[int] = mapped_column(Integer, default=0)
+    image_y: Mapped[int] = mapped_column(Integer, default=0)
+    run: Mapped[Run] = relationship(back_populates="parts")
+    defects: Mapped[list[Defect]] = relationship(back_populates="part")
+
+    __table_args__ = (Index("ix_parts_run_part", "run_id", "part"),)
+
+
 class Defect(Base):
-    """One defect seen on one frame. ``image_path`` (relative to the database's folder) holds a
-    JPEG whose top-left corner sits at ``image_x, image_y`` in frame pixels."""
+    """One physical defect, tracked over ``frames`` frames (``first_frame`` to ``last_frame``),
+    on ``part_id`` (none: it lay on no part, or it is a row of the "log every frame" audit, where
+    ``frames`` is empty and each row is one frame's sighting; schema 1's rows are such rows).
+    ``confidence`` is its best; ``detected_at`` the time of that best sighting. ``x1..y2`` is where
+    it lies on ``frame_index``, the frame its image shows: ``image_path`` (relative to the
+    database's folder) is a JPEG whose top-left corner sits at ``image_x, image_y`` in frame
+    pixels (for a defect on a part, its part's image)."""
 
     __tablename__ = "defects"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -74,6 +113,11 @@ class Defect(Base):
     image_path: Mapped[str | None] = mapped_column(String(1024), default=None)
     image_x: Mapped[int] = mapped_column(Integer, default=0)
     image_y: Mapped[int] = mapped_column(Integer, default=0)
+    part_id: Mapped[int | None] = mapped_column(ForeignKey("parts.id"), index=True, default=None)
+    frames: Mapped[int | None] = mapped_column(Integer, default=None)
+    first_frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_frame: Mapped[int | None] = mapped_column(Integer, default=None)
     run: Mapped[Run] = relationship(back_populates="defects")
+    part: Mapped[Part | None] = relationship(back_populates="defects")
 
     __table_args__ = (Index("ix_defects_run_time", "run_id", "detected_at"),)

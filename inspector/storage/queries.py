@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from inspector.storage.models import Defect, Run
 
@@ -54,12 +54,37 @@ class DefectFilter:
         return stmt
 
 
-def _ordered(stmt: Select, order_by: str, descending: bool) -> Select:
-    if order_by not in SORTABLE:
-        raise ValueError(f"cannot sort by {order_by!r}: choose one of {', '.join(SORTABLE)}")
-    column = getattr(Defect, order_by)
-    tie = Defect.id.desc() if descending else Defect.id.asc()
-    return stmt.order_by(column.desc() if descending else column.asc(), tie)
+def ordered(stmt: Select, table: type, sortable: tuple[str, ...], order_by: str, descending: bool) -> Select:
+    """``stmt`` sorted by one of ``table``'s ``sortable`` columns, ties broken by id the same way."""
+    if order_by not in sortable:
+        raise ValueError(f"cannot sort by {order_by!r}: choose one of {', '.join(sortable)}")
+    column, tie = getattr(table, order_by), table.id
+    if descending:
+        return stmt.order_by(column.desc(), tie.desc())
+    return stmt.order_by(column.asc(), tie.asc())
+
+
+def stream_csv(
+    engine: Engine,
+    path: str | Path,
+    stmt: Select,
+    header: tuple[str, ...],
+    total: int,
+    progress: Callable[[int, int], None] | None,
+    chunk: int,
+) -> int:
+    """Write ``stmt``'s rows to ``path`` under ``header`` (times as ISO 8601 UTC);
+    ``progress(done, total)`` after each chunk."""
+    done = 0
+    with Session(engine) as session, Path(path).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for rows in session.execute(stmt.execution_options(yield_per=chunk)).partitions():
+            writer.writerows([_iso(v) if isinstance(v, datetime) else v for v in row] for row in rows)
+            done += len(rows)
+            if progress is not None:
+                progress(done, total)
+    return done
 
 
 def count_defects(engine: Engine, flt: DefectFilter = DefectFilter()) -> int:
@@ -75,8 +100,10 @@ def query_defects(
     limit: int = 100,
     offset: int = 0,
 ) -> list[Defect]:
-    """One page of defects, detached from the session so any thread may read them."""
-    stmt = _ordered(flt.apply(select(Defect)), order_by, descending).limit(limit).offset(offset)
+    """One page of defects with their parts, detached from the session so any thread may read them."""
+    with_parts = select(Defect).options(selectinload(Defect.part))
+    stmt = ordered(flt.apply(with_parts), Defect, SORTABLE, order_by, descending)
+    stmt = stmt.limit(limit).offset(offset)
     with Session(engine, expire_on_commit=False) as session:
         rows = list(session.scalars(stmt))
         session.expunge_all()
@@ -105,20 +132,11 @@ def export_csv(
     progress: Callable[[int, int], None] | None = None,
     chunk: int = 2000,
 ) -> int:
-    """Stream the filtered rows to ``path``; ``progress(done, total)`` after each chunk."""
-    total = count_defects(engine, flt)
+    """Stream the filtered defects to ``path``."""
     columns = [getattr(Defect, c) for c in CSV_COLUMNS]
-    stmt = _ordered(flt.apply(select(*columns)), order_by, descending)
-    done = 0
-    with Session(engine) as session, Path(path).open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for part in session.execute(stmt.execution_options(yield_per=chunk)).partitions():
-            for row in part:
-                values = list(row)
-                values[2] = values[2].isoformat(timespec="milliseconds") + "Z"
-                writer.writerow(values)
-            done += len(part)
-            if progress is not None:
-                progress(done, total)
-    return done
+    stmt = ordered(flt.apply(select(*columns)), Defect, SORTABLE, order_by, descending)
+    return stream_csv(engine, path, stmt, CSV_COLUMNS, count_defects(engine, flt), progress, chunk)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds") + "Z"

@@ -25,9 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from inspector.storage.database import StorageError, media_dir
-from inspector.storage.models import Defect, Run, RunEvent
+from inspector.storage.models import Defect, Part, Run, RunEvent
 
 ErrorCallback = Callable[[str], None]
+_Image = tuple[str | None, int, int]  # a saved image: its path, and where its corner lies in the frame
 LOG_RECOVERED = "defect log writing again"  # told to on_error once a failed commit goes through
 
 
@@ -43,7 +44,9 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class DefectRecord:
-    """A defect as the inference thread sees it; ``image`` is the region to keep as a JPEG."""
+    """A defect as the inference thread hands it over; ``image`` is the region to keep as a JPEG
+    (none for a defect on a part: its part's image shows it). ``frames`` and the frame span are
+    those of a tracked defect; a sighting on one frame has none. ``name`` names its image file."""
 
     run_id: int
     detected_at: datetime
@@ -52,6 +55,32 @@ class DefectRecord:
     confidence: float
     box: tuple[float, float, float, float]
     backend: str
+    image: np.ndarray | None = None
+    image_origin: tuple[int, int] = (0, 0)
+    frames: int | None = None
+    first_frame: int | None = None
+    last_frame: int | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """A decided part and the defects on it; see ``models.Part``."""
+
+    run_id: int
+    part: int
+    kind: str
+    verdict: str
+    defect_classes: tuple[str, ...]
+    first_seen_at: datetime
+    last_seen_at: datetime
+    decided_at: datetime
+    first_frame: int
+    last_frame: int
+    best_frame: int
+    box: tuple[float, float, float, float]
+    backend: str
+    defects: tuple[DefectRecord, ...]
     image: np.ndarray | None = None
     image_origin: tuple[int, int] = (0, 0)
 
@@ -95,7 +124,8 @@ class DefectWriter:
         self._on_error = on_error or (lambda message: None)
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="defect-writer", daemon=True)
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []  # defect rows on no part
+        self._parts: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []  # part rows, their defects
         self._events: list[dict[str, Any]] = []
         self._last_error: str | None = None
         self.committed = 0
@@ -111,6 +141,10 @@ class DefectWriter:
     def log(self, records: Sequence[DefectRecord]) -> None:
         if records:
             self._queue.put(("defects", tuple(records)))
+
+    def log_parts(self, records: Sequence[PartRecord]) -> None:
+        if records:
+            self._queue.put(("parts", tuple(records)))
 
     def log_event(self, event: RunEventRecord) -> None:
         self._queue.put(("event", event))
@@ -130,7 +164,12 @@ class DefectWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Defects handed over and not yet committed (parts without defects not counted)."""
+        return len(self._pending) + sum(len(defects) for _, defects in self._parts)
+
+    @property
+    def _holding(self) -> bool:
+        return bool(self._pending or self._parts or self._events)
 
     def _call(self, kind: str, payload: Any) -> Future[Any]:
         if not self._thread.is_alive():
@@ -151,6 +190,8 @@ class DefectWriter:
                     kind, payload = "due", None
                 if kind == "defects":
                     self._pending.extend(self._rows(payload))
+                elif kind == "parts":
+                    self._parts.extend(self._part_rows(payload))
                 elif kind == "run":
                     info, future = payload
                     self._commit(session)
@@ -164,18 +205,18 @@ class DefectWriter:
                     self._run_call(future, lambda: self._commit(session, must=True))
                 elif kind == "stop":
                     self._commit(session)
-                    if self._pending:
+                    if self.pending:
                         self._on_error(
-                            f"{len(self._pending)} defects could not be written to the defect log: "
+                            f"{self.pending} defects could not be written to the defect log: "
                             f"{self._last_error}"
                         )
                     return
                 if deadline is not None and time.monotonic() >= deadline:
                     self._commit(session)
                     deadline = None
-                    if self._pending or self._events:  # the commit failed: retry, at most once a second
+                    if self._holding:  # the commit failed: retry, at most once a second
                         deadline = time.monotonic() + max(self.flush_interval_s, 1.0)
-                if deadline is None and (self._pending or self._events):
+                if deadline is None and self._holding:
                     deadline = time.monotonic() + self.flush_interval_s
 
     @staticmethod
@@ -207,7 +248,18 @@ class DefectWriter:
         self._commit(session)
 
     def _commit(self, session: Session, must: bool = False) -> None:
+        pending = self.pending
         try:
+            if self._parts:
+                stmt = insert(Part).returning(Part.id, sort_by_parameter_order=True)
+                ids = session.scalars(stmt, [part for part, _ in self._parts]).all()
+                on_parts = [
+                    {**row, "part_id": part_id}
+                    for part_id, (_, defects) in zip(ids, self._parts, strict=True)
+                    for row in defects
+                ]
+                if on_parts:
+                    session.execute(insert(Defect), on_parts)
             if self._pending:
                 session.execute(insert(Defect), self._pending)
             if self._events:
@@ -216,14 +268,12 @@ class DefectWriter:
         except SQLAlchemyError as exc:
             session.rollback()
             reason = str(getattr(exc, "orig", exc))
-            self._report(
-                f"defect log not written ({reason}); {len(self._pending)} defects kept in memory, retrying"
-            )
+            self._report(f"defect log not written ({reason}); {pending} defects kept in memory, retrying")
             if must:
                 raise
             return
-        self.committed += len(self._pending)
-        self._pending, self._events = [], []
+        self.committed += pending
+        self._pending, self._parts, self._events = [], [], []
         if self._last_error is not None:
             self._last_error = None
             self._on_error(LOG_RECOVERED)
@@ -233,11 +283,14 @@ class DefectWriter:
             self._last_error = message
             self._on_error(message)
 
-    def _rows(self, records: Sequence[DefectRecord]) -> list[dict[str, Any]]:
+    def _rows(self, records: Sequence[DefectRecord], image: _Image = (None, 0, 0)) -> list[dict[str, Any]]:
+        """Defect rows; ``image`` (path, x, y) is their part's, for those with none of their own."""
         rows = []
         for n, r in enumerate(records):
-            image_path = self._save_image(r, n) if self.save_images and r.image is not None else None
-            x1, y1, x2, y2 = r.box
+            own = r.image is not None
+            name = r.name or f"f{r.frame_index:08d}-{n}"
+            path = self._save_image(r.run_id, name, r.image) if own else image[0]
+            x, y = r.image_origin if own else image[1:]
             rows.append(
                 {
                     "run_id": r.run_id,
@@ -245,24 +298,52 @@ class DefectWriter:
                     "frame_index": r.frame_index,
                     "class_name": r.class_name,
                     "confidence": r.confidence,
-                    "x1": x1,
-                    "y1": y1,
-                    "x2": x2,
-                    "y2": y2,
+                    **_corners(r.box),
                     "backend": r.backend,
-                    "image_path": image_path,
-                    "image_x": r.image_origin[0],
-                    "image_y": r.image_origin[1],
+                    "image_path": path,
+                    "image_x": x,
+                    "image_y": y,
+                    "frames": r.frames,
+                    "first_frame": r.first_frame,
+                    "last_frame": r.last_frame,
                 }
             )
         return rows
 
-    def _save_image(self, record: DefectRecord, n: int) -> str | None:
-        folder = self._media / f"run-{record.run_id}"
-        path = folder / f"f{record.frame_index:08d}-{n}.jpg"
+    def _part_rows(self, records: Sequence[PartRecord]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        out = []
+        for r in records:
+            path = self._save_image(r.run_id, f"p{r.part:06d}", r.image) if r.image is not None else None
+            image = (path, *r.image_origin)
+            row = {
+                "run_id": r.run_id,
+                "part": r.part,
+                "kind": r.kind,
+                "verdict": r.verdict,
+                "defect_classes": ",".join(r.defect_classes),
+                "first_seen_at": r.first_seen_at,
+                "last_seen_at": r.last_seen_at,
+                "decided_at": r.decided_at,
+                "first_frame": r.first_frame,
+                "last_frame": r.last_frame,
+                "best_frame": r.best_frame,
+                **_corners(r.box),
+                "backend": r.backend,
+                "image_path": path,
+                "image_x": image[1],
+                "image_y": image[2],
+            }
+            out.append((row, self._rows(r.defects, image)))
+        return out
+
+    def _save_image(self, run_id: int, name: str, image: np.ndarray | None) -> str | None:
+        if not self.save_images or image is None:
+            return None
+        folder = self._media / f"run-{run_id}"
+        path = folder / f"{name}.jpg"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            ok, data = cv2.imencode(".jpg", record.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 raise OSError("JPEG encoding failed")
             path.write_bytes(data.tobytes())
@@ -270,3 +351,9 @@ class DefectWriter:
             self._report(f"defect image not saved ({exc.strerror or exc}); the defect is still logged")
             return None
         return str(path.relative_to(self._db_dir))
+
+
+
+def _corners(box: tuple[float, float, float, float]) -> dict[str, float]:
+    x1, y1, x2, y2 = box
+    return {"x1": x1, "y1": y1, "x2": x2, "y2": y2}

@@ -2,6 +2,7 @@
 moving camera would see them."""
 
 import numpy as np
+import pytest
 
 from inspector.detections import Detection
 from inspector.inspection.parts import NG, OK, PartBook, PartsConfig
@@ -53,7 +54,11 @@ def test_one_part_one_verdict_and_one_record_per_physical_defect():
     assert [d.class_name for d in part.defects] == ["dent"], "the false alarm was seen on one frame only"
     dent = part.defects[0]
     assert dent.frames == 47 and (dent.first_frame, dent.last_frame) == (10, 59)
-    assert dent.seen_at == 1000.0 + dent.frame and dent.image is not None and dent.image.base is None
+    assert dent.seen_at == 1000.0 + dent.frame
+    assert (part.first_seen, part.last_seen) == (1000.0, 1000.0 + part.last_frame)
+    # the part's picture: the first frame showing all of it, a copy; the dent placed on it
+    assert part.best_frame == 0 and part.image is not None and part.image.base is None
+    assert dent.pictured == pytest.approx((120, 240, 150, 270))
     assert part.decided_at > 0 and part.last_frame < 107 <= len(views), "decided once it left the view"
     assert all(v[0].part == part.part for v in views if v)
     assert views[80][0].defects == 1 and views[80][0].verdict is None

@@ -4,16 +4,16 @@ import time
 from datetime import timedelta
 
 import numpy as np
-import pytest
 from sqlalchemy import event
 
 from inspector.inspection.parts import context_crop
-from inspector.storage.database import StorageError, media_dir, open_database
+from inspector.storage.database import media_dir, open_database
 from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
 from inspector.storage.writer import (
     LOG_RECOVERED,
     DefectRecord,
     DefectWriter,
+    PartRecord,
     RunInfo,
     utc_now,
 )
@@ -116,27 +116,6 @@ def test_an_unwritable_image_folder_still_logs_the_defect(db_path):
     assert any("image not saved" in e for e in errors)
 
 
-def test_unusable_database_paths(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(StorageError, match="cannot create the folder"):
-        open_database(blocker / "sub" / "defects.sqlite")
-    with pytest.raises(StorageError, match="is a folder"):
-        open_database(tmp_path)
-    garbage = tmp_path / "garbage.sqlite"
-    garbage.write_bytes(b"not a database" * 1000)
-    with pytest.raises(StorageError, match="cannot use database"):
-        open_database(garbage)
-
-
-def test_a_newer_schema_is_refused(db_path):
-    open_database(db_path).dispose()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StorageError, match="newer than this inspector"):
-        open_database(db_path)
-
-
 def test_wal_lets_a_reader_read_while_the_writer_holds_a_transaction(db_path):
     engine = open_database(db_path)
     writer = DefectWriter(engine, db_path).start()
@@ -174,3 +153,37 @@ def test_filter_by_time(db_path):
     assert count_defects(engine, DefectFilter(since=now - timedelta(minutes=1))) == 1
     assert count_defects(engine, DefectFilter(since=now + timedelta(minutes=1))) == 0
     assert count_defects(engine, DefectFilter(until=now - timedelta(minutes=1))) == 0
+
+
+def part_record(run_id, part, defects=(), image=None):
+    now = utc_now()
+    classes = tuple(sorted({d.class_name for d in defects}))
+    return PartRecord(
+        run_id, part, "plate", "NG" if defects else "OK", classes, now, now, now, 3, 40, 20,
+        (100.0, 50.0, 300.0, 200.0), "eager", tuple(defects), image, (92, 42),
+    )
+
+
+def test_a_part_is_one_row_and_its_defects_point_at_it_and_at_its_image(db_path):
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path).start()
+    run_id = writer.begin_run(INFO)
+    tracked = DefectRecord(
+        run_id, utc_now(), 20, "dent", 0.8, (150.0, 80.0, 170.0, 100.0), "eager", frames=30, first_frame=5,
+        last_frame=34,
+    )
+    picture = np.full((170, 220, 3), 90, np.uint8)
+    writer.log_parts([part_record(run_id, 1, [tracked, record(run_id, 20, "stain")], picture)])
+    writer.log_parts([part_record(run_id, 2)])
+    writer.stop()
+    with sqlite3.connect(db_path) as conn:
+        parts = conn.execute("SELECT id, part, verdict, defect_classes, image_path, image_x FROM parts")
+        parts = parts.fetchall()
+        defects = conn.execute(
+            "SELECT part_id, class_name, frames, first_frame, image_path, image_x FROM defects"
+        )
+        defects = sorted(defects.fetchall(), key=lambda r: r[1])
+    (ng_id, _, _, _, image, _), ok = parts
+    assert parts[0][1:4] == (1, "NG", "dent,stain") and ok[1:5] == (2, "OK", "", None)
+    assert (db_path.parent / image).is_file()
+    assert defects == [(ng_id, "dent", 30, 5, image, 92), (ng_id, "stain", None, None, image, 92)]

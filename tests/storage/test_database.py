@@ -1,0 +1,101 @@
+"""Opening the defect log: new files, the first release's files upgraded in place, files refused."""
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from inspector.storage.database import StorageError, _migrate, open_database
+from inspector.storage.models import SCHEMA_VERSION, Base
+from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
+
+# schema1.sqlite: two runs logged by the first release (9bb77c5), `run --headless --source
+# synthetic:fps=0,seed=3`, 8 frames with images and 40 with --no-images
+DATA = Path(__file__).with_name("data")
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def same_schema_as_the_models(engine) -> list:
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+@pytest.fixture
+def schema1(tmp_path: Path) -> Path:
+    shutil.copytree(DATA, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "schema1.sqlite"
+
+
+def test_a_first_release_database_is_upgraded_in_place_after_a_backup(schema1):
+    before = rows(schema1, "SELECT * FROM defects ORDER BY id")
+    runs_before = rows(schema1, "SELECT * FROM runs ORDER BY id")
+    assert len(before) == 103 and rows(schema1, "SELECT value FROM meta") == [("1",)]
+    engine = open_database(schema1)
+    assert same_schema_as_the_models(engine) == []
+    assert rows(schema1, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    # every row kept, each a defect on no part, one frame's sighting
+    after = rows(schema1, "SELECT *, part_id, frames FROM defects ORDER BY id")
+    assert [r[: len(before[0])] for r in after] == before
+    assert all(r[-2:] == (None, None) for r in after)
+    assert rows(schema1, "SELECT * FROM runs ORDER BY id") == runs_before
+    assert count_defects(engine) == 103 and [r.frames for r in list_runs(engine)] == [8, 40]
+    # the images it names are still where it says
+    imaged = query_defects(engine, DefectFilter(run_id=1), limit=200)
+    assert len(imaged) == 16 and all((schema1.parent / d.image_path).is_file() for d in imaged)
+    # the backup is the untouched file
+    backup = schema1.with_name("schema1.schema-1-backup.sqlite")
+    assert rows(backup, "SELECT * FROM defects ORDER BY id") == before
+    assert rows(backup, "SELECT value FROM meta") == [("1",)]
+    engine.dispose()
+    open_database(schema1).dispose()  # a second open finds it current: no second backup
+    assert not schema1.with_name("schema1.schema-1-backup-2.sqlite").exists()
+
+
+def test_the_migrations_from_nothing_give_the_tables_a_new_database_gets(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    _migrate(engine)  # from an empty history: schema 1, then each migration
+    assert same_schema_as_the_models(engine) == []
+    assert same_schema_as_the_models(open_database(tmp_path / "new.sqlite")) == []
+
+
+def test_a_newer_schema_is_refused_and_left_alone(db_path):
+    open_database(db_path).dispose()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(StorageError, match="schema 3, newer than this inspector"):
+        open_database(db_path)
+    assert rows(db_path, "SELECT value FROM meta") == [("3",)]
+    assert not list(db_path.parent.glob("*backup*"))
+
+
+def test_a_file_that_is_no_defect_log_is_refused_and_left_alone(tmp_path):
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+        conn.execute("INSERT INTO invoices VALUES (1, 9.5)")
+    with pytest.raises(StorageError, match="not an inspector defect log \\(its tables: invoices\\)"):
+        open_database(other)
+    assert rows(other, "SELECT name FROM sqlite_master") == [("invoices",)]
+
+
+def test_unusable_database_paths(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="cannot create the folder"):
+        open_database(blocker / "sub" / "defects.sqlite")
+    with pytest.raises(StorageError, match="is a folder"):
+        open_database(tmp_path)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database" * 1000)
+    with pytest.raises(StorageError, match="cannot use database"):
+        open_database(garbage)
