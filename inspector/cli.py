@@ -26,7 +26,7 @@ EXIT_INTERNAL = 70  # a bug: the traceback is in the log
 log = logging.getLogger("inspector.cli")
 
 HEADLESS_ONLY = ("frames", "json", "detections_out", "parts_out")
-WINDOW_ONLY = ("exit_after", "screenshot")
+WINDOW_ONLY = ("exit_after", "screenshot", "shifts")
 
 
 class UsageError(InspectorError):
@@ -73,6 +73,11 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, default=None, help="defect database (default: user data dir)")
     p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds")
     p.add_argument("--screenshot", type=Path, default=None, help="window: save a PNG of it before closing")
+    p.add_argument(
+        "--shifts",
+        default=None,
+        help=f"window: local times shifts start at (default {DEFAULT_SHIFTS}; remembered)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,11 +279,12 @@ def _cmd_window(args: argparse.Namespace) -> int:
 
     _refuse(args, HEADLESS_ONLY, "with run --headless")
     config, given = _line_config(args)
+    shifts = Shifts.parse(args.shifts) if args.shifts is not None else None
     if problem := window_problem():
         raise UsageError(problem)
     from inspector.ui.app import run_app
 
-    return run_app(config, args.db or _default_db(), args.exit_after, args.screenshot, given)
+    return run_app(config, args.db or _default_db(), args.exit_after, args.screenshot, given, shifts)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

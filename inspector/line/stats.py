@@ -34,13 +34,14 @@ class LatestResult:
 
 
 class LineStats:
-    """Rates over a rolling window, latency percentiles per stage, defects per class.
+    """Rates over a rolling window, latency percentiles per stage, defects per class, parts and
+    their yield (over the run, and over the last ``yield_window`` parts).
 
     Frames captured before ``restart`` (a compile the run waited for) are inspected but not timed,
     so the numbers describe the line, not the compile.
     """
 
-    def __init__(self, latency_samples: int = 10_000) -> None:
+    def __init__(self, latency_samples: int = 10_000, yield_window: int = 50) -> None:
         self.latency = LatencyTracker(maxlen=latency_samples)
         self.captured = RateMeter()
         self.inspected = RateMeter()
@@ -49,6 +50,8 @@ class LineStats:
         self.parts_ng = 0
         self.ng_by_class: Counter[str] = Counter()  # NG parts per defect class found on them
         self.part_times: deque[float] = deque()  # when parts were decided, for parts per minute
+        self._recent: deque[bool] = deque(maxlen=yield_window)  # the last parts, True for OK
+        self.yield_trend: deque[tuple[int, float]] = deque(maxlen=2000)  # (parts so far, rolling yield %)
         self.last_part: PartVerdict | None = None
         self.timed_frames = 0
         self.started = time.perf_counter()
@@ -91,6 +94,17 @@ class LineStats:
         self.ng_by_class.update(part.defect_classes)
         self.part_times.append(at)
         self.last_part = part
+        self._recent.append(not part.ng)
+        self.yield_trend.append((self.parts, 100.0 * sum(self._recent) / len(self._recent)))
+
+    @property
+    def recent_parts(self) -> int:
+        """How many parts ``rolling_yield`` is over."""
+        return len(self._recent)
+
+    def rolling_yield(self) -> float | None:
+        """Yield % over the last ``yield_window`` parts (fewer while the run is younger)."""
+        return self.yield_trend[-1][1] if self.yield_trend else None
 
     def fps(self) -> float:
         """Frames inspected per second since the start (or restart), over the whole run."""

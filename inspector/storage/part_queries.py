@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from inspector.storage.models import Defect, Part
 from inspector.storage.queries import ordered, stream_csv
 
-SORTABLE = ("decided_at", "run_id", "part", "verdict", "kind", "id")
+SORTABLE = ("decided_at", "run_id", "part", "verdict", "kind", "first_frame", "id")
 CSV_COLUMNS = (
     "id",
     "run_id",
@@ -66,6 +66,13 @@ class PartFilter:
 def count_parts(engine: Engine, flt: PartFilter = PartFilter()) -> int:
     with Session(engine) as session:
         return int(session.scalar(flt.apply(select(func.count(Part.id)))) or 0)
+
+
+def verdict_counts(engine: Engine, flt: PartFilter = PartFilter()) -> dict[str, int]:
+    """Parts per verdict, counted by the database (cheap enough to poll for a shift's counters)."""
+    stmt = flt.apply(select(Part.verdict, func.count(Part.id))).group_by(Part.verdict)
+    with Session(engine) as session:
+        return {verdict: int(n) for verdict, n in session.execute(stmt)}
 
 
 def query_parts(

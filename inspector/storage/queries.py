@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from inspector.storage.models import Defect, Run
+from inspector.storage.models import Defect, Part, Run
 
-SORTABLE = ("detected_at", "run_id", "frame_index", "class_name", "confidence", "id")
+SORTABLE = ("detected_at", "run_id", "part_id", "frame_index", "class_name", "confidence", "frames", "id")
 CSV_COLUMNS = (
     "id",
     "run_id",
@@ -101,7 +101,7 @@ def query_defects(
     offset: int = 0,
 ) -> list[Defect]:
     """One page of defects with their parts, detached from the session so any thread may read them."""
-    with_parts = select(Defect).options(selectinload(Defect.part))
+    with_parts = select(Defect).options(selectinload(Defect.part).selectinload(Part.defects))
     stmt = ordered(flt.apply(with_parts), Defect, SORTABLE, order_by, descending)
     stmt = stmt.limit(limit).offset(offset)
     with Session(engine, expire_on_commit=False) as session:

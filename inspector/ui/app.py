@@ -7,6 +7,7 @@ from pathlib import Path
 
 from inspector.line.config import LineConfig
 from inspector.paths import app_icon_path
+from inspector.shifts import Shifts
 from inspector.ui.qt_env import release_opencv_qt_paths
 
 
@@ -16,16 +17,18 @@ def run_app(
     exit_after: float | None = None,
     screenshot: Path | None = None,
     given: frozenset[str] = frozenset(),
+    shifts: Shifts | None = None,
 ) -> int:
     """Open the station on the remembered line (or the demo line) and run until it is closed;
-    the settings in ``given`` came from the command line and win over the remembered ones."""
+    the settings in ``given`` (and ``shifts``, when given) came from the command line and win over
+    the remembered ones."""
     release_opencv_qt_paths()
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from inspector.ui.main_window import MainWindow
-    from inspector.ui.settings import remembered_config, station_settings
+    from inspector.ui.settings import remembered_config, remembered_shifts, station_settings
     from inspector.ui.stop_signals import close_on_stop_signals
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -34,7 +37,7 @@ def run_app(
     app.setWindowIcon(QIcon(str(app_icon_path())))
     settings = station_settings()
     config = remembered_config(settings, config, given)
-    window = MainWindow(config, db_path)
+    window = MainWindow(config, db_path, remembered_shifts(settings, shifts))
     geometry = settings.value("window/geometry")
     if geometry is not None:
         window.restoreGeometry(geometry)

@@ -1,7 +1,9 @@
-"""The defect history: filter, sort and page through the log, look at a defect, export to CSV."""
+"""The history: filter, sort and page through decided parts or their defects, look at one on its
+part's image, export what is shown to CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,30 +28,31 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
+from inspector.storage.models import Defect, Part
+from inspector.storage.part_queries import PartFilter, export_parts_csv
 from inspector.storage.queries import DefectFilter, class_counts, export_csv, list_runs
-from inspector.ui.history_model import DefectTableModel
+from inspector.ui.history_model import PagedTableModel, defect_model, local_time, part_model
 from inspector.ui.live_view import CLASS_COLOURS
 
 
 class ExportThread(QThread):
+    """Runs ``job(progress)`` (a CSV export returning its row count) off the GUI thread."""
+
     progress = Signal(int, int)
     done = Signal(int, str)
     failed = Signal(str)
 
-    def __init__(
-        self, engine: Engine, path: Path, flt: DefectFilter, order_by: str, descending: bool
-    ) -> None:
+    def __init__(self, job: Callable[[Callable[[int, int], None]], int], path: Path) -> None:
         super().__init__()
-        self.args = (engine, path, flt, order_by, descending)
+        self.job, self.path = job, path
 
     def run(self) -> None:
-        engine, path, flt, order_by, descending = self.args
         try:
-            n = export_csv(engine, path, flt, order_by, descending, progress=self.progress.emit)
+            n = self.job(self.progress.emit)
         except OSError as exc:
-            self.failed.emit(f"cannot write {path}: {exc.strerror or exc}")
+            self.failed.emit(f"cannot write {self.path}: {exc.strerror or exc}")
             return
-        self.done.emit(n, str(path))
+        self.done.emit(n, str(self.path))
 
 
 def _to_utc(edit: QDateTimeEdit) -> datetime:
@@ -63,10 +66,17 @@ class HistoryView(QWidget):
         self.engine = engine
         self.db_dir = db_dir
         self.class_ids: dict[str, int] = {}  # the running model's ids, so colours match the live view
-        self.model = DefectTableModel(engine)
+        self.parts_model, self.defects_model = part_model(engine), defect_model(engine)
+        self.model = self.parts_model
         self.export_thread: ExportThread | None = None
 
+        self.show_combo = QComboBox()
+        self.show_combo.addItem("Parts", "parts")
+        self.show_combo.addItem("Defects", "defects")
         self.run_combo = QComboBox()
+        self.verdict_combo = QComboBox()
+        for text, data in (("all", None), ("NG", "NG"), ("OK", "OK")):
+            self.verdict_combo.addItem(text, data)
         self.class_combo = QComboBox()
         self.min_conf = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.since_check, self.until_check = QCheckBox("since"), QCheckBox("until")
@@ -81,12 +91,16 @@ class HistoryView(QWidget):
         self.summary = QLabel()
 
         bar = QHBoxLayout()
+        self.min_conf_label = QLabel("Min. confidence")
+        self.verdict_label = QLabel("Verdict")
         for label, widget in (
-            ("Run", self.run_combo),
-            ("Class", self.class_combo),
-            ("Min. confidence", self.min_conf),
+            (QLabel("Show"), self.show_combo),
+            (QLabel("Run"), self.run_combo),
+            (self.verdict_label, self.verdict_combo),
+            (QLabel("Class"), self.class_combo),
+            (self.min_conf_label, self.min_conf),
         ):
-            bar.addWidget(QLabel(label))
+            bar.addWidget(label)
             bar.addWidget(widget)
         for check, edit in ((self.since_check, self.since_edit), (self.until_check, self.until_edit)):
             bar.addWidget(check)
@@ -96,18 +110,13 @@ class HistoryView(QWidget):
         bar.addWidget(self.export_button)
 
         self.table = QTableView()
-        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.show_defect(cur.row()))
+        self._show_model(self.parts_model)
 
-        self.preview = QLabel("Select a defect to see it")
+        self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumWidth(360)
         self.preview.setStyleSheet("background:#111418;color:#ccc;")
@@ -128,8 +137,10 @@ class HistoryView(QWidget):
         layout.addWidget(split, stretch=1)
         layout.addWidget(self.summary)
 
+        self.show_combo.currentIndexChanged.connect(self._switch_table)
         for signal in (
             self.run_combo.currentIndexChanged,
+            self.verdict_combo.currentIndexChanged,
             self.class_combo.currentIndexChanged,
             self.min_conf.valueChanged,
             self.since_check.toggled,
@@ -139,11 +150,44 @@ class HistoryView(QWidget):
         ):
             signal.connect(self.apply_filter)
         self.export_button.clicked.connect(self._ask_export)
+        self._switch_table()
+
+    @property
+    def showing_parts(self) -> bool:
+        return self.model is self.parts_model
+
+    def _show_model(self, model: PagedTableModel) -> None:
+        self.model = model
+        self.table.setModel(model)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.show_row(cur.row()))
+
+    def _switch_table(self) -> None:
+        """Parts (verdict filter) or defects (confidence filter); the other filters serve both."""
+        parts = self.show_combo.currentData() == "parts"
+        if parts != self.showing_parts:
+            self._show_model(self.parts_model if parts else self.defects_model)
+        for widget in (self.verdict_label, self.verdict_combo):
+            widget.setVisible(parts)
+        for widget in (self.min_conf_label, self.min_conf):
+            widget.setVisible(not parts)
+        self.apply_filter()
 
     def reload(self) -> None:
         """Refill the filter choices from the log and re-run the query (the log grows while we look)."""
+        if not self.until_check.isChecked():  # unticked, "until" follows the clock for when it is ticked
+            self.until_edit.blockSignals(True)
+            self.until_edit.setDateTime(QDateTime.currentDateTime())
+            self.until_edit.blockSignals(False)
+        runs = [
+            (f"run {r.id} · {local_time(r.started_at)[:16]} · {r.source}", r.id)
+            for r in list_runs(self.engine)
+        ]
         for combo, items in (
-            (self.run_combo, [(f"run {r.id} · {r.source}", r.id) for r in reversed(list_runs(self.engine))]),
+            (self.run_combo, list(reversed(runs))),
             (self.class_combo, [(name, name) for name in sorted(class_counts(self.engine))]),
         ):
             keep = combo.currentData()
@@ -157,61 +201,114 @@ class HistoryView(QWidget):
             combo.blockSignals(False)
         self.apply_filter()
 
-    def current_filter(self) -> DefectFilter:
-        return DefectFilter(
-            run_id=self.run_combo.currentData(),
-            class_name=self.class_combo.currentData(),
-            since=_to_utc(self.since_edit) if self.since_check.isChecked() else None,
-            until=_to_utc(self.until_edit) if self.until_check.isChecked() else None,
-            min_confidence=self.min_conf.value() or None,
-        )
+    def current_filter(self) -> DefectFilter | PartFilter:
+        run, name = self.run_combo.currentData(), self.class_combo.currentData()
+        since = _to_utc(self.since_edit) if self.since_check.isChecked() else None
+        until = _to_utc(self.until_edit) if self.until_check.isChecked() else None
+        if self.showing_parts:
+            return PartFilter(run, self.verdict_combo.currentData(), name, since, until)
+        return DefectFilter(run, name, since, until, self.min_conf.value() or None)
 
     def apply_filter(self) -> None:
         self.model.refresh(self.current_filter())
-        n = self.model.rowCount()
-        self.summary.setText(f"{n:,} defects match")
+        what = "parts" if self.showing_parts else "defects"
+        self.summary.setText(f"{self.model.rowCount():,} {what} match")
+        self.preview.clear()
+        self.preview.setText(f"Select one of the {what} to see it")
+        self.detail.clear()
 
-    def show_defect(self, row: int) -> None:
-        d = self.model.defect_at(row)
-        if d is None:
+    def show_row(self, row: int) -> None:
+        item = self.model.row_at(row)
+        if item is None:
             return
+        if self.showing_parts:
+            self._show_part(item)
+        else:
+            self._show_defect(item)
+
+    def _show_part(self, p: Part) -> None:
+        found = "".join(f" · {d.class_name} {d.confidence:.2f} ({d.frames} frames)" for d in p.defects)
         self.detail.setText(
-            f"<b>{d.class_name}</b> {d.confidence:.2f} · run {d.run_id} · frame {d.frame_index} · "
-            f"box {d.x1:.0f},{d.y1:.0f} to {d.x2:.0f},{d.y2:.0f} · {d.backend}"
+            f"<b>Part {p.part} · {p.verdict}</b>{found}<br>{p.kind} · run {p.run_id} · "
+            f"frames {p.first_frame} to {p.last_frame} · decided {local_time(p.decided_at)} · {p.backend}"
         )
-        image = cv2.imread(str(self.db_dir / d.image_path)) if d.image_path else None
-        if image is None:
+        if p.image_path is None:
+            self.preview.setText(
+                "OK parts keep no image" if p.verdict == "OK" else "no image saved for this part"
+            )
+            return
+        self._draw(p.image_path, (p.image_x, p.image_y), [(d, True) for d in p.defects])
+
+    def _show_defect(self, d: Defect) -> None:
+        seen = (
+            f"seen on {d.frames} frames ({d.first_frame} to {d.last_frame})"
+            if d.frames
+            else f"frame {d.frame_index}"
+        )
+        on = f"part {d.part.part} ({d.part.verdict})" if d.part is not None else "no part"
+        self.detail.setText(
+            f"<b>{d.class_name}</b> {d.confidence:.2f} · {on} · run {d.run_id} · {seen}<br>"
+            f"box {d.x1:.0f},{d.y1:.0f} to {d.x2:.0f},{d.y2:.0f} on frame {d.frame_index} · "
+            f"{local_time(d.detected_at)} · {d.backend}"
+        )
+        if d.image_path is None:
             self.preview.setText("no image saved for this defect")
+            return
+        others = [(o, False) for o in d.part.defects if o.id != d.id] if d.part is not None else []
+        self._draw(d.image_path, (d.image_x, d.image_y), [*others, (d, True)])
+
+    def _draw(self, image_path: str, origin: tuple[int, int], boxes: list[tuple[Defect, bool]]) -> None:
+        """The saved image with each defect's box (``True``: drawn bold and named)."""
+        image = cv2.imread(str(self.db_dir / image_path))
+        if image is None:
+            self.preview.setText(f"image {image_path} is missing")
             return
         h, w = image.shape[:2]
         qimage = QImage(image.data, w, h, image.strides[0], QImage.Format.Format_BGR888).copy()
-        pixmap = QPixmap.fromImage(qimage)
+        scale = min(self.preview.width() / w, self.preview.height() / h)
+        pixmap = QPixmap.fromImage(qimage).scaled(
+            round(w * scale),
+            round(h * scale),
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
         painter = QPainter(pixmap)
-        colour = QColor(CLASS_COLOURS[self.class_ids.get(d.class_name, 0) % len(CLASS_COLOURS)])
-        painter.setPen(QPen(colour, 2))
-        painter.drawRect(
-            round(d.x1 - d.image_x), round(d.y1 - d.image_y), round(d.x2 - d.x1), round(d.y2 - d.y1)
-        )
-        painter.end()
-        self.preview.setPixmap(
-            pixmap.scaled(
-                self.preview.size(),
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
+        for d, bold in boxes:
+            colour = QColor(CLASS_COLOURS[self.class_ids.get(d.class_name, 0) % len(CLASS_COLOURS)])
+            painter.setPen(
+                QPen(colour, 3 if bold else 1, Qt.PenStyle.SolidLine if bold else Qt.PenStyle.DashLine)
             )
-        )
+            x, y = (d.x1 - origin[0]) * scale, (d.y1 - origin[1]) * scale
+            painter.drawRect(round(x), round(y), round((d.x2 - d.x1) * scale), round((d.y2 - d.y1) * scale))
+            if bold:
+                painter.drawText(round(x), max(12, round(y) - 4), d.class_name)
+        painter.end()
+        self.preview.setPixmap(pixmap)
 
     def _ask_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export defects", "defects.csv", "CSV (*.csv)")
+        what = "parts" if self.showing_parts else "defects"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what}.csv", "CSV (*.csv)")
         if path:
             self.export(Path(path))
 
     def export(self, path: Path) -> ExportThread:
-        thread = ExportThread(
-            self.engine, path, self.current_filter(), self.model.order_by, self.model.descending
+        """Write what the table shows, filtered and sorted as shown, to ``path``."""
+        flt, order, desc, engine = (
+            self.current_filter(),
+            self.model.order_by,
+            self.model.descending,
+            self.engine,
         )
+        if isinstance(flt, PartFilter):
+            what = "parts"
+            thread = ExportThread(
+                lambda progress: export_parts_csv(engine, path, flt, order, desc, progress), path
+            )
+        else:
+            what = "defects"
+            thread = ExportThread(lambda progress: export_csv(engine, path, flt, order, desc, progress), path)
         thread.progress.connect(self._on_export_progress)
-        thread.done.connect(lambda n, p: self._on_export_done(f"{n:,} defects exported to {p}"))
+        thread.done.connect(lambda n, p: self._on_export_done(f"{n:,} {what} exported to {p}"))
         thread.failed.connect(self._on_export_done)
         self.export_button.setEnabled(False)
         self.export_bar.setValue(0)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
 from inspector.line.station import LOG_RECOVERED, Station
+from inspector.shifts import DEFAULT_SHIFTS, Shifts
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import LiveView
 from inspector.ui.panels.counts_panel import CountsPanel
@@ -40,13 +41,14 @@ GAUGE_SAMPLES = 600  # the latency table describes the last this many frames
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, config: LineConfig, db_path: Path) -> None:
+    def __init__(self, config: LineConfig, db_path: Path, shifts: Shifts | None = None) -> None:
         super().__init__()
         # Python's collector runs in whichever thread allocates; one that frees Qt objects outside
         # the GUI thread crashes the app (seen: in the model loader's thread). Collect here instead.
         self._collector = GarbageCollector(interval=1.0)
         self.setWindowTitle("inspector — inspection station")
         self.config = config
+        shifts = shifts or Shifts.parse(DEFAULT_SHIFTS)
         self._messages = Relay()
         self._messages.sent.connect(self._on_writer_message)
         self.station = Station(db_path, on_message=self._messages.sent.emit)
@@ -67,7 +69,7 @@ class MainWindow(QMainWindow):
         self.rules = RulesPanel(config.min_confidence, config.defect_classes)
         self.rules.changed.connect(self._on_rules_changed)
         self.gauges = GaugesPanel(big)
-        self.counts = CountsPanel()
+        self.counts = CountsPanel(self.station.db, shifts)
 
         self.view = LiveView()
         live = QWidget()

@@ -7,7 +7,9 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from inspector.capture.spec import STREAM_PREFIXES
+from inspector.errors import ConfigError
 from inspector.line.config import LineConfig
+from inspector.shifts import DEFAULT_SHIFTS, Shifts
 
 
 def station_settings() -> QSettings:
@@ -47,6 +49,17 @@ def remembered_config(settings: QSettings, default: LineConfig, given: frozenset
         return default.with_(**kept)
     except ValueError:  # a settings file edited by hand: the command line's line, untouched
         return default
+
+
+def remembered_shifts(settings: QSettings, given: Shifts | None) -> Shifts:
+    """The shifts given on the command line (remembered from now on), else the remembered ones."""
+    if given is not None:
+        settings.setValue("station/shifts", str(given))
+        return given
+    try:
+        return Shifts.parse(str(settings.value("station/shifts", DEFAULT_SHIFTS)))
+    except ConfigError:  # a settings file edited by hand
+        return Shifts.parse(DEFAULT_SHIFTS)
 
 
 def remember(settings: QSettings, config: LineConfig, geometry: QByteArray) -> None:

@@ -1,4 +1,4 @@
-"""The history view over a real log: the run just made, filters, paging, images and CSV export."""
+"""The history view over a real log: parts and defects, filters, paging, images and CSV export."""
 
 import csv
 from datetime import datetime, timedelta
@@ -10,19 +10,64 @@ from sqlalchemy import insert
 
 from inspector.storage.database import open_database
 from inspector.storage.models import Defect
-from inspector.storage.writer import DefectRecord, DefectWriter, RunInfo, utc_now
-from inspector.ui.history_model import DefectTableModel
+from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, RunInfo, utc_now
+from inspector.ui.history_model import defect_model
 from inspector.ui.history_view import HistoryView
+from inspector.ui.live_view import CLASS_COLOURS
+
+PART_IMAGE = np.full(
+    (160, 220, 3), 90, np.uint8
+)  # a grey part at frame (100, 50): boxes are all that is not grey
+PART_DEFECTS = {1: ["scratch"], 2: [], 3: ["dent", "scratch"], 4: [], 5: ["stain"], 6: []}
+
+
+def part_record(run_id: int, part: int, classes: list[str]) -> PartRecord:
+    now = utc_now()
+    defects = tuple(
+        DefectRecord(
+            run_id,
+            now,
+            30,
+            c,
+            0.8,
+            (120.0 + 60 * i, 80.0, 150.0 + 60 * i, 110.0),
+            "eager",
+            frames=12,
+            first_frame=20,
+            last_frame=31,
+        )
+        for i, c in enumerate(classes)
+    )
+    verdict = "NG" if classes else "OK"
+    return PartRecord(
+        run_id,
+        part,
+        "plate",
+        verdict,
+        tuple(sorted(classes)),
+        now,
+        now,
+        now,
+        20,
+        40,
+        30,
+        (108.0, 58.0, 312.0, 202.0),
+        "eager",
+        defects,
+        PART_IMAGE if classes else None,
+        (100, 50),
+    )
 
 
 @pytest.fixture
 def logged(db_path):
-    """Two runs as the writer logs them, images included."""
+    """Two runs of per-frame defects and a third of parts, as the writer logs them, images included."""
     engine = open_database(db_path)
     writer = DefectWriter(engine, db_path).start()
     runs = [
-        writer.begin_run(RunInfo(f"synthetic:seed={i}", "demo.pt", None, "eager", "cpu")) for i in range(2)
+        writer.begin_run(RunInfo(f"synthetic:seed={i}", "demo.pt", None, "eager", "cpu")) for i in range(3)
     ]
+    writer.log_parts([part_record(runs[2], part, classes) for part, classes in PART_DEFECTS.items()])
     crop = np.full((120, 160, 3), 90, np.uint8)
     writer.log(
         [
@@ -45,57 +90,123 @@ def logged(db_path):
     engine.dispose()
 
 
-def test_lists_filters_and_previews(qtbot, logged, db_path):
-    engine, runs = logged
+def defects_view(qtbot, engine, db_path) -> HistoryView:
     view = HistoryView(engine, db_path.parent)
     qtbot.addWidget(view)
     view.reload()
-    assert view.model.rowCount() == 60
+    view.show_combo.setCurrentIndex(view.show_combo.findData("defects"))
+    return view
+
+
+def test_parts_view_filters_and_shows_a_part_with_its_defects_on_its_image(qtbot, logged, db_path):
+    engine, _ = logged
+    view = HistoryView(engine, db_path.parent)
+    qtbot.addWidget(view)
+    view.resize(1200, 600)
+    view.show()
+    view.reload()
+    assert view.showing_parts and view.model.rowCount() == 6 and view.summary.text() == "6 parts match"
+    assert not view.min_conf.isVisible() and view.verdict_combo.isVisible()
+    view.verdict_combo.setCurrentIndex(view.verdict_combo.findData("NG"))
+    assert {view.model.row_at(r).part for r in range(view.model.rowCount())} == {1, 3, 5}
+    view.class_combo.setCurrentIndex(view.class_combo.findData("scratch"))
+    shown = [view.model.row_at(r) for r in range(view.model.rowCount())]
+    assert sorted(p.part for p in shown) == [1, 3]
+    row = next(r for r in range(view.model.rowCount()) if view.model.row_at(r).part == 3)
+    verdict_column = [c.title for c in view.model.columns].index("Verdict")
+    assert view.model.data(view.model.index(row, verdict_column)) == "NG"
+    view.table.selectRow(row)
+    assert "Part 3 · NG" in view.detail.text() and "dent" in view.detail.text()
+    image = view.preview.pixmap().toImage()
+    scale = image.width() / PART_IMAGE.shape[1]
+    for i, name in enumerate(["dent", "scratch"]):  # each box drawn where the defect lies on the part
+        colour = CLASS_COLOURS[view.class_ids.get(name, 0) % len(CLASS_COLOURS)]
+        x = round((120 + 60 * i - 100) * scale)
+        y = round((95 - 50) * scale)
+        assert image.pixelColor(x, y).name() == colour.lower(), name
+    view.verdict_combo.setCurrentIndex(view.verdict_combo.findData("OK"))
+    view.class_combo.setCurrentIndex(0)
+    assert view.preview.pixmap().isNull(), "a new filter clears the last part's picture"
+    view.table.selectRow(0)
+    assert view.preview.text() == "OK parts keep no image"
+
+
+def test_parts_export_writes_the_parts_shown(qtbot, logged, db_path, tmp_path):
+    engine, _ = logged
+    view = HistoryView(engine, db_path.parent)
+    qtbot.addWidget(view)
+    view.reload()
+    view.verdict_combo.setCurrentIndex(view.verdict_combo.findData("NG"))
+    out = tmp_path / "ng.csv"
+    view.export(out)
+    qtbot.waitUntil(lambda: "exported" in view.summary.text(), timeout=10_000)
+    rows = list(csv.DictReader(out.open()))
+    assert sorted((r["part"], r["defect_classes"], r["defects"]) for r in rows) == [
+        ("1", "scratch", "1"),
+        ("3", "dent,scratch", "2"),
+        ("5", "stain", "1"),
+    ]
+    assert "3 parts exported" in view.summary.text()
+
+
+def test_defects_view_groups_defects_by_their_part(qtbot, logged, db_path):
+    engine, runs = logged
+    view = defects_view(qtbot, engine, db_path)
+    view.run_combo.setCurrentIndex(view.run_combo.findData(runs[2]))
+    part_column = [c.title for c in view.model.columns].index("Part")
+    view.table.sortByColumn(part_column, Qt.SortOrder.AscendingOrder)
+    parts = [view.model.row_at(r).part.part for r in range(view.model.rowCount())]
+    assert parts == [1, 3, 3, 5]
+    view.table.selectRow(1)
+    assert "part 3 (NG)" in view.detail.text() and "seen on 12 frames (20 to 31)" in view.detail.text()
+
+
+def test_lists_filters_and_previews(qtbot, logged, db_path):
+    engine, runs = logged
+    view = defects_view(qtbot, engine, db_path)
+    assert view.model.rowCount() == 64
     view.run_combo.setCurrentIndex(view.run_combo.findData(runs[1]))
     assert view.model.rowCount() == 30
     view.class_combo.setCurrentIndex(view.class_combo.findData("dent"))
     assert view.model.rowCount() == 10  # odd i with i % 3 == 0
     view.min_conf.setValue(0.75)
-    rows = [view.model.defect_at(r) for r in range(view.model.rowCount())]
+    rows = [view.model.row_at(r) for r in range(view.model.rowCount())]
     assert rows and all(r.class_name == "dent" and r.run_id == runs[1] and r.confidence >= 0.75 for r in rows)
-    view.show_defect(0)
+    view.show_row(0)
     assert view.preview.pixmap() is not None and not view.preview.pixmap().isNull()
     assert "dent" in view.detail.text()
 
 
 def test_time_filter_uses_local_time(qtbot, logged, db_path):
     engine, _ = logged
-    view = HistoryView(engine, db_path.parent)
-    qtbot.addWidget(view)
-    view.reload()
+    view = defects_view(qtbot, engine, db_path)
     view.since_edit.setDateTime(datetime.now() + timedelta(minutes=5))
     view.since_check.setChecked(True)
     assert view.model.rowCount() == 0
     view.since_edit.setDateTime(datetime.now() - timedelta(minutes=5))
-    assert view.model.rowCount() == 60
+    assert view.model.rowCount() == 64
 
 
 def test_sorting_by_a_column(qtbot, logged, db_path):
     engine, _ = logged
-    model = DefectTableModel(engine)
+    model = defect_model(engine)
     model.refresh()
-    model.sort(4, Qt.SortOrder.AscendingOrder)  # confidence
-    values = [model.defect_at(r).confidence for r in range(model.rowCount())]
+    model.sort([c.title for c in model.columns].index("Confidence"), Qt.SortOrder.AscendingOrder)
+    values = [model.row_at(r).confidence for r in range(model.rowCount())]
     assert values == sorted(values)
 
 
 def test_export_writes_the_filtered_rows(qtbot, logged, db_path, tmp_path):
-    engine, _ = logged
-    view = HistoryView(engine, db_path.parent)
-    qtbot.addWidget(view)
-    view.reload()
+    engine, runs = logged
+    view = defects_view(qtbot, engine, db_path)
+    view.run_combo.setCurrentIndex(view.run_combo.findData(runs[0]))
     view.class_combo.setCurrentIndex(view.class_combo.findData("stain"))
     out = tmp_path / "stains.csv"
     view.export(out)  # the thread may finish before a waitSignal here could connect: wait on the view
     qtbot.waitUntil(lambda: "exported" in view.summary.text(), timeout=10_000)
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 20 and {r["class_name"] for r in rows} == {"stain"}
-    assert "20 defects exported" in view.summary.text()
+    assert len(rows) == 10 and {r["class_name"] for r in rows} == {"stain"}
+    assert "10 defects exported" in view.summary.text()
 
 
 def test_a_hundred_thousand_rows_are_read_a_page_at_a_time(qtbot, db_path):
@@ -124,14 +235,14 @@ def test_a_hundred_thousand_rows_are_read_a_page_at_a_time(qtbot, db_path):
                 for i in range(100_000)
             ],
         )
-    model = DefectTableModel(engine, page_size=200)
+    model = defect_model(engine)
     model.refresh()
     assert model.rowCount() == 100_000
-    assert model.defect_at(0).frame_index == 99_999  # newest first
-    assert model.defect_at(99_999).frame_index == 0
-    assert model.defect_at(50_123).frame_index == 99_999 - 50_123
+    assert model.row_at(0).frame_index == 99_999  # newest first
+    assert model.row_at(99_999).frame_index == 0
+    assert model.row_at(50_123).frame_index == 99_999 - 50_123
     assert model.pages_fetched == 3  # only the pages that were looked at
     for row in range(50_000, 50_400):  # scrolling within cached pages reads nothing new
-        model.defect_at(row)
+        model.row_at(row)
     assert model.pages_fetched == 4
     engine.dispose()

@@ -1,5 +1,7 @@
 """The real window, driven offscreen: real threads, the shipped model, a real SQLite file."""
 
+from datetime import datetime
+
 import pytest
 import torch
 from sqlalchemy import event
@@ -8,6 +10,8 @@ from inspector.inference.backends import CompiledBackend
 from inspector.inference.model import load_detector
 from inspector.line.config import LineConfig
 from inspector.paths import demo_model_path
+from inspector.shifts import Shifts, naive_utc
+from inspector.storage.part_queries import PartFilter, count_parts
 from inspector.storage.queries import count_defects
 from inspector.ui.main_window import MainWindow
 from inspector.ui.panels.inference_panel import READY_AHEAD
@@ -24,12 +28,15 @@ def test_demo_line_starts_paints_frames_and_logs_defects(qtbot, window, db_path)
     assert window.inference.active_backend.text() == "eager"
     qtbot.waitUntil(lambda: window.line.inspector.defects_logged > 0, timeout=20_000)
     qtbot.waitUntil(lambda: window.gauges.fps_labels["inference"].text() not in ("-", "0.0"), timeout=5_000)
+    line = window.line
     window.stop_line()
     window.station.writer.flush()
     assert count_defects(window.station.db) > 0
     assert window.line_panel.start_button.text() == "Start"
-    window.tabs.setCurrentWidget(window.history)  # the history shows the run just made
-    assert window.history.model.rowCount() == count_defects(window.station.db)
+    window.tabs.setCurrentWidget(window.history)  # the history shows the run just made: its parts
+    assert window.history.showing_parts
+    assert window.history.model.rowCount() == count_parts(window.station.db) == line.stats.parts
+    assert window.history.model.rowCount() > 0
     assert window.history.run_combo.count() == 2  # "all" and this run
 
 
@@ -194,7 +201,8 @@ def test_changing_the_source_restarts_the_line_on_it(qtbot, window, synthetic_vi
 
 def test_parts_get_numbers_and_verdicts_and_the_run_panel_counts_them(qtbot, db_path):
     config = LineConfig(source="synthetic:fps=0", weights=str(demo_model_path()), device="cpu", imgsz=416)
-    win = MainWindow(config, db_path)
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    win = MainWindow(config, db_path, Shifts.parse("00:00"))  # one shift a day: this run is in it
     qtbot.addWidget(win)
     win.show()
     win.start_line()
@@ -212,4 +220,15 @@ def test_parts_get_numbers_and_verdicts_and_the_run_panel_counts_them(qtbot, db_
     assert f"NG <b>{stats.parts_ng}</b>" in text
     assert f"yield <b>{stats.parts_ok / stats.parts:.1%}</b>" in text
     assert stats.last_part is not None and stats.last_part.kind in ("plate", "washer")
+    # the rolling yield's curve ends at this run's last part and its yield over the last parts
+    xs, ys = win.counts.yield_curve.getData()
+    assert xs[-1] == stats.parts and ys[-1] == pytest.approx(stats.rolling_yield())
+    # the shift's counts come from the log: every part of this run, once committed
+    win.station.writer.flush()
+    win.counts._shift_read = 0.0
+    win.counts.refresh(line)
+    shift = win.counts.shift_label.text()
+    in_log = count_parts(win.station.db, PartFilter(since=naive_utc(midnight)))
+    assert in_log == stats.parts and f"since {midnight:%a} 00:00" in shift
+    assert f"parts <b>{in_log}</b>" in shift
     win.close()

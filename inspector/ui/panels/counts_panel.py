@@ -1,40 +1,99 @@
-"""Parts inspected in this run: OK, NG, yield, NG per defect class, parts per minute; without a
-part class, the defects found per class."""
+"""Parts inspected in this run (OK, NG, yield, NG per defect class, parts per minute) and in this
+shift (from the log, so across runs), with the yield over the last parts as a plot; without a part
+class, the defects found per class."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from inspector.line.line import Line
+from inspector.shifts import Shifts, naive_utc
+from inspector.storage.part_queries import PartFilter, verdict_counts
 from inspector.ui.live_view import class_colour
+
+SHIFT_POLL_S = 2.0  # how often the shift's counts are read from the log
 
 
 class CountsPanel(QGroupBox):
-    def __init__(self) -> None:
-        super().__init__("This run")
+    def __init__(self, db: Engine, shifts: Shifts) -> None:
+        super().__init__("Parts")
+        self.db, self.shifts = db, shifts
         self.counts_label = QLabel("-")
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
         self.counts_label.setWordWrap(True)
-        QVBoxLayout(self).addWidget(self.counts_label)
+        self.shift_label = QLabel("-")
+        self.shift_label.setTextFormat(Qt.TextFormat.RichText)
+        self.shift_label.setWordWrap(True)
+        self.plot = pg.PlotWidget(background="#111418")
+        self.plot.setFixedHeight(100)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.setYRange(0, 100, padding=0.02)
+        self.plot.setLabel("left", "yield %")
+        self.plot.getAxis("left").setTicks([[(0, "0"), (50, "50"), (100, "100")]])
+        self.plot.setLabel("bottom", "parts this run")
+        self.yield_curve = self.plot.plot(pen=pg.mkPen("#1f8f4e", width=2))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.counts_label)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.shift_label)
+        self._shift_read = 0.0
 
     def refresh(self, line: Line) -> None:
+        self._refresh_shift()
         stats, frames = line.stats, f"frames inspected <b>{line.inspector.frames}</b>"
         if not line.part_classes:
             per_class = _per_class(line.model.names, stats.defect_counts, frozenset())
             self.counts_label.setText(
                 f"<i>no part class: counting defects, not parts</i><br>{per_class}<br>{frames}"
             )
+            self.plot.hide()
             return
-        share = f"{stats.parts_ok / stats.parts:.1%}" if stats.parts else "no part yet"
+        self.plot.show()
+        rolling = stats.rolling_yield()
+        recent = ""
+        if rolling is not None:
+            recent = f"<br>yield of the last {stats.recent_parts} parts <b>{rolling:.1f}%</b>"
         self.counts_label.setText(
-            f"parts <b>{stats.parts}</b> &nbsp; OK <b>{stats.parts_ok}</b> &nbsp; "
-            f"<span style='color:#D62728'>NG <b>{stats.parts_ng}</b></span> &nbsp; yield <b>{share}</b>"
+            f"<b>This run</b>: {_tally(stats.parts, stats.parts_ok, stats.parts_ng)}"
             f"<br>NG parts with: {_per_class(line.model.names, stats.ng_by_class, line.part_classes)}"
-            f"<br>{stats.parts_per_minute():.0f} parts/min · {frames}"
+            f"{recent}<br>{stats.parts_per_minute():.0f} parts/min · {frames}"
         )
+        if stats.yield_trend:
+            xs, ys = zip(*stats.yield_trend, strict=True)
+            self.yield_curve.setData(xs, ys)
+        else:
+            self.yield_curve.setData([], [])
+
+    def _refresh_shift(self) -> None:
+        """Every few seconds: the shift's parts as the log holds them (this run's and earlier runs')."""
+        now = time.monotonic()
+        if now - self._shift_read < SHIFT_POLL_S:
+            return
+        self._shift_read = now
+        start = self.shifts.current()
+        try:
+            counts = verdict_counts(self.db, PartFilter(since=naive_utc(start)))
+        except SQLAlchemyError:
+            return  # the log is busy or failing: the writer reports that; keep the last counts
+        ok, ng = counts.get("OK", 0), counts.get("NG", 0)
+        self.shift_label.setText(f"<b>This shift</b> (since {start:%a %H:%M}): {_tally(ok + ng, ok, ng)}")
+
+
+def _tally(parts: int, ok: int, ng: int) -> str:
+    share = f"{ok / parts:.1%}" if parts else "no part yet"
+    return (
+        f"parts <b>{parts}</b> &nbsp; OK <b>{ok}</b> &nbsp; "
+        f"<span style='color:#D62728'>NG <b>{ng}</b></span> &nbsp; yield <b>{share}</b>"
+    )
 
 
 def _per_class(names: dict[int, str], counts: Counter[str], skip: frozenset[str]) -> str:
