@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--iou", type=float, default=0.7)
     bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics' own predict")
     bench.add_argument(
+        "--tracking-only", action="store_true", help="only time following parts (no model, any device)"
+    )
+    bench.add_argument(
         "--switch",
         type=float,
         default=0.0,
@@ -464,6 +467,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from inspector.inference.backends import COMPILE_MODES
     from inspector.inference.devices import resolve_device
     from inspector.lab.bench import BenchOptions, format_bench, run_bench
+    from inspector.lab.tracking_bench import format_tracking, measure_tracking
+
+    if args.tracking_only:
+        tracking = measure_tracking()
+        print(json.dumps({"tracking": tracking}) if args.json else format_tracking(tracking))
+        return 0
 
     device = resolve_device(args.device)
     default_modes = "reduce-overhead,cuda-graph" if device.type == "cuda" else "default"
@@ -494,7 +503,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     torch.backends.cudnn.benchmark = False  # same kernels for every contender
     report = run_bench(opts, lambda m: print(m, file=sys.stderr, flush=True))
-    print(json.dumps(report) if args.json else format_bench(report))
+    report["tracking"] = measure_tracking()
+    text = f"{format_bench(report)}\n\n{format_tracking(report['tracking'])}"
+    print(json.dumps(report) if args.json else text)
     return 0
 
 

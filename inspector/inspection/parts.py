@@ -1,7 +1,7 @@
 """Parts across frames: each part tracked, each physical defect on it given one identity, and one
 verdict per part, decided once.
 
-Parts are tracked by ultralytics' ByteTrack. A defect is assigned to the tracked part whose box
+Parts are followed by the belt tracker (``belt_tracker``). A defect is assigned to the tracked part whose box
 holds its centre and followed from frame to frame by where the part moved, so it stays one defect
 however many frames show it. A defect counts once it was seen on ``min_frames`` frames (a single
 frame's false alarm does not reject a part). A part is decided when it leaves the view (not seen
@@ -12,25 +12,22 @@ defect is tracked on its own and becomes its own record.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 
 from inspector.detections import Box, Detection, iou
+from inspector.inspection.belt_tracker import EDGE_PX, BeltTracker, iou_matrix
 from inspector.inspection.rules import InspectionRules
 
 DEFAULT_PART_CLASSES: tuple[str, ...] = ("plate", "washer")
 """The demo line's part classes; a model that has none of them counts defects, not parts."""
 
 OK, NG = "OK", "NG"
-_EDGE_PX = 12.0  # a box edge this close to the frame's edge may be where the frame cuts it
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +36,8 @@ class PartsConfig:
     min_frames: int = 3  # frames a defect must be seen on to count
     lost_frames: int = 10  # frames unseen after which a part has left the view
     exit_line: float | None = None  # fraction of the frame's width; parts move towards larger x
-    track_thresh: float = 0.25  # ByteTrack's first-stage confidence for parts
-    match_iou: float = 0.8  # ByteTrack's association cost threshold (1 - IoU)
+    track_thresh: float = 0.25  # the confidence a box needs to start or surely continue a track
+    match_iou: float = 0.2  # the overlap a box needs with where a track should be now
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +165,11 @@ class _PartTrack:
         self.verdict: str | None = None
         self.sightings = 0
 
-    def see(self, d: Detection, sight: _Sighting, size: tuple[int, int]) -> None:
+    def see(self, d: Detection, sight: _Sighting, velocity: tuple[float, float] | None) -> None:
+        """Another frame showing it; ``velocity``: its motion as its tracker measured it."""
         frame = sight.frame
-        gap = max(1, frame - self.last_frame)
-        if frame > self.last_frame:
-            self.shift = _motion(self.box, d.box, size, gap, self.shift)
+        if velocity is not None:
+            self.shift = velocity
         self.box, self.last_frame, self.last_seen = d.box, frame, sight.wall_time
         self.sightings += 1
         if not self.loose:
@@ -232,8 +229,8 @@ class PartBook:
         self._loose: dict[int, _PartTrack] = {}  # defects tracked on their own, as one-defect "parts"
         self._decided: set[int] = set()
         self._alias: dict[int, int] = {}  # tracker ids given to parts it had lost, and their parts
-        self._part_tracker = _bytetrack(config)
-        self._loose_tracker = _bytetrack(config)
+        self._part_tracker = _tracker(config)
+        self._loose_tracker = _tracker(config)
         self._loose_ids = iter(range(-1, -(2**62), -1))  # loose defects' keys, apart from parts'
         self._loose_id: dict[int, int] = {}
         self._numbers = itertools.count(1)  # parts (and loose defects) numbered as they appear
@@ -251,7 +248,7 @@ class PartBook:
         keep = image if self.keep_images else None
         sight = _Sighting(frame_index, wall_time, keep)
         kinds = self.config.part_classes
-        parts = [d for d in detections if d.class_name in kinds]
+        parts = _one_box_per_part([d for d in detections if d.class_name in kinds])
         defects = [d for d in detections if rules.is_defect(d) and d.class_name not in kinds]
         seen = self._track_parts(parts, sight, size)
         loose = self._assign_defects(defects, seen, sight, size)
@@ -272,9 +269,9 @@ class PartBook:
     ) -> list[_PartTrack]:
         seen = []
         frame = sight.frame
-        found = _track(self._part_tracker, parts)
-        taken = {self._alias.get(i, i) for i, _ in found}
-        for track_id, d in found:
+        found = _track(self._part_tracker, parts, frame, size)
+        taken = {self._alias.get(i, i) for i, _, _ in found}
+        for track_id, d, velocity in found:
             track_id = self._alias.get(track_id, track_id)
             track = self._parts.get(track_id)
             if track is None and track_id in self._decided:  # found again after it left: no new part
@@ -286,7 +283,7 @@ class PartBook:
                     taken.add(track.key)
                 else:
                     track = self._parts[track_id] = _PartTrack(track_id, next(self._numbers), d, sight)
-            track.see(d, sight, size)
+            track.see(d, sight, velocity)
             seen.append(track)
         return seen
 
@@ -336,9 +333,9 @@ class PartBook:
 
     def _track_loose(self, loose: list[Detection], sight: _Sighting, size: tuple[int, int]) -> None:
         tracker = self._loose_tracker
-        if not loose and not tracker.tracked_stracks and not tracker.lost_stracks:
+        if not loose and not tracker.tracking:
             return  # nothing to follow: the tracker has no state to age either
-        for track_id, d in _track(tracker, loose):
+        for track_id, d, velocity in _track(tracker, loose, sight.frame, size):
             key = self._loose_id.setdefault(track_id, next(self._loose_ids))
             track = self._loose.get(key)
             if track is None:
@@ -348,7 +345,7 @@ class PartBook:
                 track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
                 track.defects[0].add(d, sight, (None,) * 4)
-            track.see(d, sight, size)
+            track.see(d, sight, velocity)
 
     def _decide(self, frame: int | None, exit_x: float | None) -> list[PartVerdict]:
         """Decide the parts that left the view (``frame`` None: the run ended, every part has) or
@@ -378,63 +375,30 @@ class PartBook:
         return verdict
 
 
-def _bytetrack(config: PartsConfig):
-    """ultralytics' ByteTrack, configured as its ``bytetrack.yaml`` is, with our thresholds."""
-    with contextlib.redirect_stdout(sys.stderr):  # ultralytics logs to the stdout it finds at import
-        from ultralytics.trackers.byte_tracker import BYTETracker
-
-    args = SimpleNamespace(
-        tracker_type="bytetrack",
-        track_high_thresh=config.track_thresh,
-        track_low_thresh=0.1,
-        new_track_thresh=config.track_thresh,
-        track_buffer=30,
-        match_thresh=config.match_iou,
-        fuse_score=True,
-    )
-    return BYTETracker(args)
+def _one_box_per_part(parts: list[Detection], overlap: float = 0.6) -> list[Detection]:
+    """The most confident of boxes of different part classes on the same spot (a part the
+    detector calls both a plate and a washer, as it may while the frame cuts most of it off)."""
+    if len(parts) < 2:
+        return parts
+    parts = sorted(parts, key=lambda d: -d.confidence)
+    ious = iou_matrix(*(np.array([d.box for d in parts], np.float64),) * 2)
+    kept: list[int] = []
+    for i in range(len(parts)):
+        if all(ious[i, k] < overlap for k in kept):
+            kept.append(i)
+    return [parts[i] for i in kept]
 
 
-class _Boxes:
-    """The results-like view ByteTrack reads: ``conf``, ``cls``, ``xywh``, boolean indexing."""
-
-    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
-        self.xyxy, self.conf, self.cls = xyxy, conf, cls
-
-    @property
-    def xywh(self) -> np.ndarray:
-        xy = (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
-        return np.concatenate([xy, self.xyxy[:, 2:] - self.xyxy[:, :2]], axis=1)
-
-    def __len__(self) -> int:
-        return len(self.conf)
-
-    def __getitem__(self, index: np.ndarray) -> _Boxes:
-        return _Boxes(self.xyxy[index], self.conf[index], self.cls[index])
+def _tracker(config: PartsConfig) -> BeltTracker:
+    return BeltTracker(high=config.track_thresh, min_iou=config.match_iou, buffer=30)
 
 
-def _track(tracker, detections: list[Detection]) -> list[tuple[int, Detection]]:
-    """Feed one frame's detections to a tracker; returns (track id, the detection it took)."""
-    xyxy = np.array([d.box for d in detections], np.float32).reshape(-1, 4)
-    conf = np.array([d.confidence for d in detections], np.float32)
-    cls = np.array([d.class_id for d in detections], np.float32)
-    rows = tracker.update(_Boxes(xyxy, conf, cls))
-    return [(int(r[4]), detections[int(r[7])]) for r in rows]
-
-
-def _motion(before: Box, after: Box, size: tuple[int, int], gap: int, last: tuple[float, float]):
-    """How far the part moved per frame, from the edges the frame does not cut (a part entering or
-    leaving the view grows or shrinks at the cut edge, which is not motion)."""
-    w, h = size
-    out = []
-    for lo, hi, limit, prev in ((0, 2, w, last[0]), (1, 3, h, last[1])):
-        moves = [
-            (after[i] - before[i]) / gap
-            for i in (lo, hi)
-            if _EDGE_PX < before[i] < limit - _EDGE_PX and _EDGE_PX < after[i] < limit - _EDGE_PX
-        ]
-        out.append(sum(moves) / len(moves) if moves else prev)
-    return out[0], out[1]
+def _track(tracker: BeltTracker, detections: list[Detection], frame: int, size: tuple[int, int]):
+    """Feed one frame's detections to a tracker; returns (track id, the detection it took, the
+    track's velocity once measured)."""
+    boxes = np.array([d.box for d in detections], np.float64).reshape(-1, 4)
+    conf = np.array([d.confidence for d in detections], np.float64)
+    return [(track_id, detections[i], v) for track_id, i, v in tracker.update(frame, boxes, conf, size)]
 
 
 def _where(d: Detection, part: Box, size: tuple[int, int]) -> tuple[float | None, ...]:
@@ -444,10 +408,10 @@ def _where(d: Detection, part: Box, size: tuple[int, int]) -> tuple[float | None
     cx, cy = (d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2
     x1, y1, x2, y2 = part
     return (
-        cx - x1 if x1 > _EDGE_PX else None,
-        cy - y1 if y1 > _EDGE_PX else None,
-        cx - x2 if x2 < w - _EDGE_PX else None,
-        cy - y2 if y2 < h - _EDGE_PX else None,
+        cx - x1 if x1 > EDGE_PX else None,
+        cy - y1 if y1 > EDGE_PX else None,
+        cx - x2 if x2 < w - EDGE_PX else None,
+        cy - y2 if y2 < h - EDGE_PX else None,
     )
 
 

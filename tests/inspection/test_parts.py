@@ -129,3 +129,13 @@ def test_two_defects_side_by_side_stay_two_and_a_second_box_on_one_only_votes():
     decided, _ = run(book(), frames)
     (part,) = decided
     assert sorted((d.class_name, d.frames) for d in part.defects) == [("dent", 85), ("dent", 85)]
+
+
+def test_a_part_boxed_as_two_part_classes_at_once_is_one_part():
+    frames = part_frames(130)
+    for i, dets in enumerate(frames):
+        if dets and i % 2:  # every other frame the detector also calls the plate a washer
+            x1, y1, x2, y2 = dets[0].box
+            dets.append(Detection(5, "washer", 0.6, x1 + 3, y1, x2, y2 - 2))
+    decided, _ = run(book(), frames)
+    assert [(p.part, p.kind) for p in decided] == [(1, "plate")]
