@@ -16,6 +16,7 @@ import lap
 import numpy as np
 
 EDGE_PX = 12.0  # a box edge this close to the frame's edge may be where the frame cuts it
+SMOOTHING = 0.3  # the weight of each frame's measured velocity against the track's own
 
 
 class BeltTracker:
@@ -73,7 +74,11 @@ class BeltTracker:
             rows = np.array([t for t, _ in matched], np.int64)
             seen = boxes[[d for _, d in matched]]
             gap = np.maximum(1, frame - self._last[rows]).astype(np.float64)
-            self._velocity[rows] = edge_motion(self._boxes[rows], seen, size, gap, self._velocity[rows])
+            old = self._velocity[rows]
+            measured = edge_motion(self._boxes[rows], seen, size, gap, old)
+            # a belt's speed is steady, a box's edges are not: one jittery box must not fling the track
+            smoothed = old + SMOOTHING * (measured - old)
+            self._velocity[rows] = np.where(self._moved[rows, None], smoothed, measured)
             self._moved[rows] = True
             self._boxes[rows], self._last[rows] = seen, frame
             out = [
@@ -103,14 +108,16 @@ def _assign(tracks: np.ndarray, boxes: np.ndarray, min_iou: float) -> list[tuple
     return [(t, int(d)) for t, d in enumerate(x) if d >= 0]
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` with every box in ``b`` (x1 y1 x2 y2)."""
+def iou_matrix(a: np.ndarray, b: np.ndarray, of_smaller: bool = False) -> np.ndarray:
+    """Intersection over union of every box in ``a`` with every box in ``b`` (x1 y1 x2 y2);
+    ``of_smaller``: over the smaller box's area instead (1 when one box lies inside the other)."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)[:, None]
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)[None, :]
+    whole = np.minimum(area_a, area_b) if of_smaller else area_a + area_b - inter
+    return inter / np.maximum(whole, 1e-9)
 
 
 def edge_motion(

@@ -375,16 +375,18 @@ class PartBook:
         return verdict
 
 
-def _one_box_per_part(parts: list[Detection], overlap: float = 0.6) -> list[Detection]:
-    """The most confident of boxes of different part classes on the same spot (a part the
-    detector calls both a plate and a washer, as it may while the frame cuts most of it off)."""
+def _one_box_per_part(parts: list[Detection], overlap: float = 0.6, inside: float = 0.7) -> list[Detection]:
+    """The most confident of boxes on one part: boxes of different part classes on the same spot,
+    or a box mostly inside another (as the detector gives while the frame cuts most of a part off).
+    Parts on a belt do not lie on one another, so two such boxes are never two parts."""
     if len(parts) < 2:
         return parts
     parts = sorted(parts, key=lambda d: -d.confidence)
-    ious = iou_matrix(*(np.array([d.box for d in parts], np.float64),) * 2)
+    boxes = np.array([d.box for d in parts], np.float64)
+    same = (iou_matrix(boxes, boxes) >= overlap) | (iou_matrix(boxes, boxes, of_smaller=True) >= inside)
     kept: list[int] = []
     for i in range(len(parts)):
-        if all(ious[i, k] < overlap for k in kept):
+        if not any(same[i, k] for k in kept):
             kept.append(i)
     return [parts[i] for i in kept]
 
