@@ -164,10 +164,16 @@ class _PartTrack:
         self.defects: list[_DefectTrack] = []
         self.verdict: str | None = None
         self.sightings = 0
+        self.seen_whole = False  # on some frame, its box touched no edge of the frame
 
-    def see(self, d: Detection, sight: _Sighting, velocity: tuple[float, float] | None) -> None:
+    def see(
+        self, d: Detection, sight: _Sighting, velocity: tuple[float, float] | None, size: tuple[int, int]
+    ) -> None:
         """Another frame showing it; ``velocity``: its motion as its tracker measured it."""
         frame = sight.frame
+        if not self.seen_whole:
+            w, h = size
+            self.seen_whole = EDGE_PX < d.x1 <= d.x2 < w - EDGE_PX and EDGE_PX < d.y1 <= d.y2 < h - EDGE_PX
         if velocity is not None:
             self.shift = velocity
         self.box, self.last_frame, self.last_seen = d.box, frame, sight.wall_time
@@ -283,7 +289,7 @@ class PartBook:
                     taken.add(track.key)
                 else:
                     track = self._parts[track_id] = _PartTrack(track_id, next(self._numbers), d, sight)
-            track.see(d, sight, velocity)
+            track.see(d, sight, velocity, size)
             seen.append(track)
         return seen
 
@@ -345,7 +351,7 @@ class PartBook:
                 track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
                 track.defects[0].add(d, sight, (None,) * 4)
-            track.see(d, sight, velocity)
+            track.see(d, sight, velocity, size)
 
     def _decide(self, frame: int | None, exit_x: float | None) -> list[PartVerdict]:
         """Decide the parts that left the view (``frame`` None: the run ended, every part has) or
@@ -355,7 +361,10 @@ class PartBook:
             for track_id, track in list(book.items()):
                 gone = frame is None or frame - track.last_frame >= self.config.lost_frames
                 crossed = exit_x is not None and (track.box[0] + track.box[2]) / 2 >= exit_x
-                if track.verdict is None and (gone or crossed):
+                # the run ends while a part comes in: it was never seen whole, so never inspected
+                # whole; the next run judges it (were it counted here, it would count twice)
+                unseen = frame is None and not track.seen_whole
+                if track.verdict is None and (gone or crossed) and not unseen:
                     verdict = self._verdict(track, loose)
                     track.verdict = verdict.verdict if verdict is not None else OK
                     self._decided.add(track_id)

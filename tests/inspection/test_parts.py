@@ -139,3 +139,16 @@ def test_a_part_boxed_as_two_part_classes_at_once_is_one_part():
             dets.append(Detection(5, "washer", 0.6, x1 + 3, y1, x2, y2 - 2))
     decided, _ = run(book(), frames)
     assert [(p.part, p.kind) for p in decided] == [(1, "plate")]
+
+
+def test_the_run_ends_while_a_part_comes_in_it_is_left_for_the_next_run():
+    frames = part_frames(125)  # the first plate leaves on the right...
+    for i, dets in enumerate(frames[105:], start=105):  # ...while the next comes in on the left
+        dets.append(det("plate", -180 + 6 * (i - 105), 400, 200, 150))
+    for k, dets in enumerate(frames[120:]):  # and a third, whole, in view for the run's last frames
+        dets.append(det("plate", 500 + 12 * k, 40, 200, 150))
+    parts = book()
+    decided, _ = run(parts, frames)
+    at_end = parts.flush()
+    assert [p.first_frame for p in decided] == [0], "the first left the view"
+    assert [p.first_frame for p in at_end] == [120], "seen whole: judged; coming in, never whole: not"
