@@ -147,9 +147,9 @@ class _Sighting:
 
 
 class _PartTrack:
-    def __init__(self, key: int, number: int, d: Detection, sight: _Sighting, loose: bool = False) -> None:
+    def __init__(self, key: int, d: Detection, sight: _Sighting, loose: bool = False) -> None:
         self.key = key  # the tracker's id for it
-        self.number = number  # its number in the run, as the operator sees it
+        self.number = 0  # its number in the run, as the operator sees it, once it is surely a part
         self.loose = loose  # a defect followed on its own: it belongs to no part kind
         self.kinds: Counter[str] = Counter()
         self.first_frame = self.last_frame = sight.frame
@@ -239,7 +239,7 @@ class PartBook:
         self._loose_tracker = _tracker(config)
         self._loose_ids = iter(range(-1, -(2**62), -1))  # loose defects' keys, apart from parts'
         self._loose_id: dict[int, int] = {}
-        self._numbers = itertools.count(1)  # parts (and loose defects) numbered as they appear
+        self._numbers = itertools.count(1)  # parts (and loose defects) numbered as they are confirmed
 
     def update(
         self,
@@ -262,7 +262,7 @@ class PartBook:
         exit_x = None if self.config.exit_line is None else self.config.exit_line * size[0]
         decided = self._decide(frame_index, exit_x)
         k = self.config.min_frames
-        view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted(k))) for p in seen]
+        view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted(k))) for p in seen if p.number]
         return decided, view
 
     def flush(self) -> list[PartVerdict]:
@@ -288,10 +288,17 @@ class PartBook:
                     self._alias[track_id] = track.key
                     taken.add(track.key)
                 else:
-                    track = self._parts[track_id] = _PartTrack(track_id, next(self._numbers), d, sight)
+                    track = self._parts[track_id] = _PartTrack(track_id, d, sight)
             track.see(d, sight, velocity, size)
+            self._number(track)
             seen.append(track)
         return seen
+
+    def _number(self, track: _PartTrack) -> None:
+        """A track seen on ``min_frames`` frames is a part: it gets the run's next number (a box
+        that flickers for a frame or two is no part, and takes none, so the numbers have no gaps)."""
+        if not track.number and track.sightings >= self.config.min_frames:
+            track.number = next(self._numbers)
 
     def _lost_part_at(
         self, d: Detection, frame: int, size: tuple[int, int], taken: set[int]
@@ -347,11 +354,12 @@ class PartBook:
             if track is None:
                 if key in self._decided:
                     continue
-                track = self._loose[key] = _PartTrack(key, next(self._numbers), d, sight, loose=True)
+                track = self._loose[key] = _PartTrack(key, d, sight, loose=True)
                 track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
                 track.defects[0].add(d, sight, (None,) * 4)
             track.see(d, sight, velocity, size)
+            self._number(track)
 
     def _decide(self, frame: int | None, exit_x: float | None) -> list[PartVerdict]:
         """Decide the parts that left the view (``frame`` None: the run ended, every part has) or

@@ -152,3 +152,13 @@ def test_the_run_ends_while_a_part_comes_in_it_is_left_for_the_next_run():
     at_end = parts.flush()
     assert [p.first_frame for p in decided] == [0], "the first left the view"
     assert [p.first_frame for p in at_end] == [120], "seen whole: judged; coming in, never whole: not"
+
+
+def test_a_box_that_flickers_for_two_frames_takes_no_part_number():
+    frames = part_frames(170)
+    for i in (5, 6):  # a false plate, far from the real one, on two frames
+        frames[i].append(det("plate", 900, 500, 120, 100, conf=0.6))
+    b = part_frames(170, start=-400, y=450)
+    decided, views = run(book(), [x + y for x, y in zip(frames, b, strict=True)])
+    assert sorted(p.part for p in decided) == [1, 2], "numbered as confirmed, without gaps"
+    assert not any(v.box[:2] == (900, 500) for view in views for v in view), "never drawn as a part"
