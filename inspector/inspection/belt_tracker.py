@@ -108,16 +108,20 @@ def _assign(tracks: np.ndarray, boxes: np.ndarray, min_iou: float) -> list[tuple
     return [(t, int(d)) for t, d in enumerate(x) if d >= 0]
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray, of_smaller: bool = False) -> np.ndarray:
-    """Intersection over union of every box in ``a`` with every box in ``b`` (x1 y1 x2 y2);
-    ``of_smaller``: over the smaller box's area instead (1 when one box lies inside the other)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)[:, None]
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)[None, :]
-    whole = np.minimum(area_a, area_b) if of_smaller else area_a + area_b - inter
-    return inter / np.maximum(whole, 1e-9)
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` with every box in ``b`` (x1 y1 x2 y2)."""
+    inter, area_a, area_b = intersections(a, b)
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+def intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's intersection area, and the areas of ``a`` (a column) and ``b`` (a row)."""
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
+    area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
+    return inter, area_a, area_b
 
 
 def edge_motion(

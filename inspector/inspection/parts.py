@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inspector.detections import Box, Detection, iou
-from inspector.inspection.belt_tracker import EDGE_PX, BeltTracker, iou_matrix
+from inspector.inspection.belt_tracker import EDGE_PX, BeltTracker, intersections
 from inspector.inspection.rules import InspectionRules
 
 DEFAULT_PART_CLASSES: tuple[str, ...] = ("plate", "washer")
@@ -400,7 +400,9 @@ def _one_box_per_part(parts: list[Detection], overlap: float = 0.6, inside: floa
         return parts
     parts = sorted(parts, key=lambda d: -d.confidence)
     boxes = np.array([d.box for d in parts], np.float64)
-    same = (iou_matrix(boxes, boxes) >= overlap) | (iou_matrix(boxes, boxes, of_smaller=True) >= inside)
+    inter, area, _ = intersections(boxes, boxes)
+    union, smaller = area + area.T - inter, np.minimum(area, area.T)
+    same = (inter >= overlap * union) | (inter >= inside * smaller)
     kept: list[int] = []
     for i in range(len(parts)):
         if not any(same[i, k] for k in kept):
