@@ -70,6 +70,11 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--iou", type=float, default=None, help="NMS IoU: overlapping boxes of a class above it merge (0.5)"
     )
+    p.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="load a .pt that safe loading refuses (it can run code as it is read: only files you vouch for)",
+    )
     p.add_argument("--db", type=Path, default=None, help="defect database (default: user data dir)")
     p.add_argument("--exit-after", type=float, default=None, help="window: close after this many seconds")
     p.add_argument("--screenshot", type=Path, default=None, help="window: save a PNG of it before closing")
@@ -252,6 +257,7 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
         "min_frames": getattr(args, "min_frames", None),
         "exit_line": getattr(args, "exit_line", None),
         "log_frames": getattr(args, "log_frames", False) or None,
+        "trust_model": args.trust_model or None,
     }
     given = {name: value for name, value in given.items() if value is not None}
     config = LineConfig(

@@ -74,6 +74,7 @@ def run_headless(
         "backend": line.engine.backend.label,
         "device": line.device_name,
         "model": line.model.path,
+        "model_sha256": line.model.sha256,
         "imgsz": line.engine.imgsz,
         "source": line.source.name,
         "database": str(db_path),

@@ -190,8 +190,9 @@ class CompiledBackend:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         self._bell = Doorbell(ctx)
-        device = str(self.model.device)
-        args = (child, self._bell, self.model.path, device, self.imgsz, self.cache_dir)
+        model = self.model
+        which = (model.path, model.sha256, model.trusted, str(model.device))
+        args = (child, self._bell, *which, self.imgsz, self.cache_dir)
         process = ctx.Process(target=serve, args=args, name="inspector-compile", daemon=True)
         process.start()  # before it is shared: ``cancel`` and ``close`` see only started workers
         self._process = process

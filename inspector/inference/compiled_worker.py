@@ -86,16 +86,28 @@ def block_until(ready: Callable[[float], bool], give_up: Callable[[], bool], tim
 
 
 def serve(
-    conn: Connection, bell: Doorbell, weights: str, device: str, imgsz: int, cache_dir: str | None
+    conn: Connection,
+    bell: Doorbell,
+    weights: str,
+    sha256: str | None,
+    trusted: bool,
+    device: str,
+    imgsz: int,
+    cache_dir: str | None,
 ) -> None:
-    """The child's main loop; every failure becomes a message, never a silent exit."""
+    """The child's main loop; every failure becomes a message, never a silent exit. The model is
+    read again from its file, as the station read it (``trusted``), and must be the file the
+    station loaded (``sha256``)."""
     ignore_stop_signals()  # the parent closes this process when the station stops
     if cache_dir:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
     try:
-        model = load_detector(weights, torch.device(device))
+        model = load_detector(weights, torch.device(device), trust=trusted)
     except Exception as exc:
         conn.send(("failed", f"compile worker could not load the model ({type(exc).__name__}: {exc})"))
+        return
+    if model.sha256 != sha256:
+        conn.send(("failed", f"{weights} changed since the line loaded it; restart the line to use it"))
         return
     if model.device.type == "cuda":
         _warm_up_compiler(model, imgsz)

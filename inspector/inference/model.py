@@ -5,11 +5,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pickle
 import platform
+import re
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import torch
 from torch import nn
@@ -34,6 +39,32 @@ class ModelLoadError(InspectorError):
     """The weights could not be turned into a detect model; the message says why."""
 
 
+TRUST_HINT = "load it only if you trust where it came from: --trust-model"
+_loading = threading.Lock()  # ultralytics' switches below are the process's, so one load at a time
+
+
+@contextlib.contextmanager
+def _load_rules(trust: bool) -> Iterator[None]:
+    """ultralytics' own switches, held for one load: unpickle only the tensors and the model
+    classes ultralytics knows (``weights_only``), unless the operator trusts the file; and never
+    pip-install a module a checkpoint names."""
+    from ultralytics.nn import tasks
+    from ultralytics.utils import checks
+
+    with _loading, patch.object(tasks, "SAFE_LOAD", not trust), patch.object(checks, "AUTOINSTALL", False):
+        yield
+
+
+def _refused_as_unsafe(exc: BaseException) -> bool:
+    """Whether the restricted unpickler refused something in the file (code, or unknown types)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, pickle.UnpicklingError) and "weights only" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorModel:
     """A fused, eval-mode detect network and what the rest of the engine needs to know about it."""
@@ -46,6 +77,7 @@ class DetectorModel:
     sha256: str | None
     device: torch.device
     dtype: torch.dtype
+    trusted: bool = False  # loaded without safe loading, on the operator's word
 
     @property
     def name(self) -> str:
@@ -65,9 +97,11 @@ class Predictions(nn.Module):
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception's message cut to one line for the operator (ultralytics and torch write pages)."""
+    """An exception's message cut to one line for the operator (ultralytics and torch write pages,
+    and ultralytics starts some with "ERROR" and an emoji a plain font cannot draw)."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"^ERROR\W*", "", line).strip() or type(exc).__name__
 
 
 def file_sha256(path: Path) -> str:
@@ -83,12 +117,15 @@ def load_detector(
     device: torch.device,
     half: bool | None = None,
     end2end: bool | None = None,
+    trust: bool = False,
 ) -> DetectorModel:
     """Load a ``.pt`` checkpoint or a model ``.yaml`` through ultralytics.
 
-    fp16 is used on CUDA unless ``half`` says otherwise; the CPU always runs fp32. ``end2end``
-    picks the NMS-free one-to-one head of models that have one (YOLO26); by default it follows the
-    model's own YAML.
+    A checkpoint is a pickle, which can run code as it is read: it is read with ultralytics' safe
+    loading (only tensors and known model classes) unless ``trust``; either way nothing a file
+    names is installed. fp16 is used on CUDA unless ``half`` says otherwise; the CPU always runs
+    fp32. ``end2end`` picks the NMS-free one-to-one head of models that have one (YOLO26); by
+    default it follows the model's own YAML.
     """
     path = Path(weights)
     suffix = path.suffix.lower()
@@ -97,11 +134,17 @@ def load_detector(
     if suffix == ".pt" and not path.is_file():
         raise ModelLoadError(f"{path}: model file not found")
     YOLO = ultralytics_yolo()
+    sha256 = file_sha256(path) if path.is_file() else None
     try:
-        with torch.random.fork_rng(devices=[]):
+        with _load_rules(trust), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # a model built from YAML gets the same weights in every process
             yolo = YOLO(str(path), task=None, verbose=False)
     except Exception as exc:  # ultralytics raises many types for a bad file
+        if not trust and _refused_as_unsafe(exc):
+            raise ModelLoadError(
+                f"{path} (sha256 {sha256}) holds more than an ultralytics checkpoint's tensors and model "
+                f"classes, which could run code as it is read; not loaded. {TRUST_HINT}"
+            ) from exc
         raise ModelLoadError(f"{path}: not a loadable ultralytics model ({first_line(exc)})") from exc
     if yolo.task != "detect":
         raise ModelLoadError(f"{path}: a {yolo.task} model, but inspector needs a detect model")
@@ -131,9 +174,10 @@ def load_detector(
         stride=int(max(network.stride.tolist())),
         end2end=bool(getattr(head, "end2end", False)),
         path=str(path),
-        sha256=file_sha256(path) if path.is_file() else None,
+        sha256=sha256,
         device=device,
         dtype=dtype,
+        trusted=trust,
     )
 
 

@@ -27,6 +27,7 @@ class LineConfig:
 
     source: str = "synthetic"
     weights: str = ""
+    trust_model: bool = False  # read a checkpoint without safe loading: only a file the operator vouches for
     device: str = "auto"
     imgsz: int | None = None
     seed: int = 0

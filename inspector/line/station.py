@@ -12,7 +12,7 @@ from inspector.capture.spec import open_source
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.devices import describe_device, resolve_device
 from inspector.inference.engine import Engine
-from inspector.inference.model import DetectorModel, load_detector, model_input_size
+from inspector.inference.model import DetectorModel, file_sha256, load_detector, model_input_size
 from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
@@ -53,7 +53,7 @@ class Station:
         eager serves (the window)."""
         device = resolve_device(config.device)
         source = open_source(config.source, seed=config.seed, loop=config.loop, on_status=on_status)
-        model = self._model(config.weights, device)
+        model = self._model(config.weights, device, config.trust_model)
         imgsz = model_input_size(model.network, config.imgsz)
         engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
         names = list(model.names.values())
@@ -91,12 +91,13 @@ class Station:
             line.switch.want_compiled(config.mode, wait=wait_for_compile)
         return line
 
-    def _model(self, weights: str, device: torch.device) -> DetectorModel:
-        key = (weights, str(device))
+    def _model(self, weights: str, device: torch.device, trust: bool) -> DetectorModel:
+        key = (weights, str(device), trust)
         with self._models_lock:
-            if key not in self._models:
-                self._models[key] = load_detector(weights, device)
-            return self._models[key]
+            model = self._models.get(key)
+            if model is None or (Path(weights).is_file() and model.sha256 != file_sha256(Path(weights))):
+                model = self._models[key] = load_detector(weights, device, trust=trust)  # new, or changed
+            return model
 
     def close(self) -> None:
         """Commit what is queued and let the database go."""

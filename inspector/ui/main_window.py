@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
         self.inspection_thread.start()
         self.history.class_ids = {name: i for i, name in line.model.names.items()}
         self.view.part_classes = line.part_classes
-        self.line_panel.show_config(self.config)
+        self.line_panel.show_config(self.config, line.model.sha256)
         defect_names = {i: n for i, n in line.model.names.items() if n not in line.part_classes}
         self.rules.fill_classes(defect_names, self.config.defect_classes)
         self.line_panel.show_running(True)

@@ -26,6 +26,9 @@ def test_demo_line_starts_paints_frames_and_logs_defects(qtbot, window, db_path)
     window.start_line()
     _frames_painted(qtbot, window, 10)
     assert window.inference.active_backend.text() == "eager"
+    sha = window.line.model.sha256
+    assert f"sha256 {sha[:12]}" in window.line_panel.model_label.text()  # which file runs
+    assert sha in window.line_panel.model_label.toolTip()
     qtbot.waitUntil(lambda: window.line.inspector.defects_logged > 0, timeout=20_000)
     qtbot.waitUntil(lambda: window.gauges.fps_labels["inference"].text() not in ("-", "0.0"), timeout=5_000)
     line = window.line

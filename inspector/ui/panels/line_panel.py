@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -47,6 +48,7 @@ class LinePanel(QGroupBox):
         source_row.addWidget(self.source_edit)
         source_row.addWidget(source_button)
         self.model_label = QLabel(Path(config.weights).name)
+        self.model_label.setTextFormat(Qt.TextFormat.RichText)
         model_button = QPushButton("Open…")
         model_button.clicked.connect(self._pick_model)
         model_row = QHBoxLayout()
@@ -73,9 +75,15 @@ class LinePanel(QGroupBox):
         form.addRow("Device", self.device_combo)
         form.addRow(buttons)
 
-    def show_config(self, config: LineConfig) -> None:
+    def show_config(self, config: LineConfig, sha256: str | None = None) -> None:
+        """The line's settings; ``sha256``: the loaded model file's, so the operator can tell
+        which file runs (its first 12 hex digits shown, all of it on hover)."""
         self.source_edit.setText(config.source)
-        self.model_label.setText(Path(config.weights).name)
+        name = Path(config.weights).name
+        trusted = " · <b>trusted, not safe-loaded</b>" if config.trust_model else ""
+        digest = f"<br><span style='color:#666'>sha256 {sha256[:12]}</span>{trusted}" if sha256 else ""
+        self.model_label.setText(f"{html.escape(name)}{digest}")
+        self.model_label.setToolTip(f"{config.weights}\nsha256 {sha256}" if sha256 else config.weights)
 
     def show_running(self, running: bool) -> None:
         """The buttons as the line is, without asking for anything."""
