@@ -34,7 +34,7 @@ def run_headless(
     station = Station(db_path, on_message=say)
     interrupted = False
     try:
-        line = station.build_line(config, on_status=say, wait_for_compile=True)
+        line = station.build_line(config, on_status=say, wait_for_compile=True, check_source=True)
         line.switch.subscribe(_switch_reporter(say))
 
         def on_result(result: InspectionResult) -> None:

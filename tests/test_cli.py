@@ -24,6 +24,20 @@ def run_cli(*args: str, timeout: float = 300, **env_extra: str) -> subprocess.Co
     )
 
 
+def test_a_first_run_on_a_fresh_account_prints_only_its_summary(tmp_path):
+    # as an operator's shell has it: ultralytics hushes itself under pytest (and tells its children to)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "YOLO_VERBOSE"}
+    env |= {"YOLO_CONFIG_DIR": str(tmp_path / "yolo"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    args = ["run", "--headless", "--frames", "2", "--no-images", "--json", "--db", str(tmp_path / "d.sqlite")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert json.loads(proc.stdout)["frames"] == 2
+    log = (tmp_path / "state" / "inspector" / "log" / "inspector.log").read_text()
+    assert "Creating new Ultralytics Settings" in log, "ultralytics' first-run notice went to the log"
+
+
 def test_headless_summary_is_honest_and_matches_the_database(tmp_path):
     db = tmp_path / "log.sqlite"
     out, parts_out = tmp_path / "dets.jsonl", tmp_path / "parts.jsonl"
@@ -212,6 +226,7 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--classes", " , "], "at least one class"),
         (["--screenshot", str(tmp_path / "s.png")], "--screenshot only applies to the window"),
         (["--detections-out", str(tmp_path / "absent" / "d.jsonl")], "cannot write the detections file"),
+        (["--source", "96"], "cannot open camera 96"),
     ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda:0"], "no CUDA GPU"))
@@ -219,12 +234,16 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys):
+    db = tmp_path / "ok.sqlite"
     for extra, message in _bad(tmp_path):
-        code = main(["run", "--headless", "--frames", "2", "--db", str(tmp_path / "ok.sqlite"), *extra])
+        code = main(["run", "--headless", "--frames", "2", "--db", str(db), *extra])
         err = capsys.readouterr().err
         assert code == 2, (extra, err)
         assert message in err, (extra, err)
-        assert err.startswith("inspector: error:")
+        assert err.startswith("inspector: error:") and err.count("\n") == 1, (extra, err)
+    if db.exists():  # nothing ran: no run was opened in the log
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -237,8 +256,8 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys):
 )
 def test_no_traceback_reaches_the_operator(tmp_path, args, message):
     proc = run_cli(*args, "--db", str(tmp_path / "x.sqlite")) if args[0] == "run" else run_cli(*args)
-    assert proc.returncode != 0
-    assert message in proc.stderr
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert "Traceback" not in proc.stderr
 
 

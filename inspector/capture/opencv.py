@@ -9,6 +9,10 @@ import cv2
 
 from inspector.capture.base import Frame, FrameBuffers, SourceError, StatusCallback, make_frame
 
+# OpenCV's own log writes pages to the terminal for a camera that is not there; the station says
+# what failed in one line of its own (and the log), so OpenCV's is kept quiet
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 
 class _VideoCaptureSource:
     live = True

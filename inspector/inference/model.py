@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import pickle
 import platform
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,13 +25,21 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # never probe the network from a lin
 
 
 def ultralytics_yolo() -> type:
-    """ultralytics' ``YOLO`` class, imported so that its log goes to stderr.
+    """ultralytics' ``YOLO`` class, imported so that its log goes to inspector's log file.
 
     Its logger writes to the stdout it finds at import (a fresh account also gets a settings notice
-    there), which is where ``--json`` prints its one object. A heavy import, kept off the CLI's start-up.
+    there), which is where ``--json`` prints its one object and where an operator wants no noise:
+    it is sent to the log instead. A heavy import, kept off the CLI's start-up.
     """
-    with contextlib.redirect_stdout(sys.stderr):
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
         from ultralytics import YOLO
+        from ultralytics.utils import LOGGER
+
+    LOGGER.handlers.clear()
+    LOGGER.propagate = True  # to the root logger: the log file
+    if said.getvalue().strip():
+        LOGGER.info(said.getvalue().strip())
     return YOLO
 
 

@@ -46,13 +46,18 @@ class Station:
         on_status: StatusCallback | None = None,
         wait_for_compile: bool = False,
         latency_samples: int = 10_000,
+        check_source: bool = False,
     ) -> Line:
         """Resolve the device, build the source (it opens in its capture thread), load the model and
         open the run; safe off the GUI thread. ``wait_for_compile``: a compiled backend asked for in
         ``config`` is compiled before the first frame is inspected (a headless run), instead of while
-        eager serves (the window)."""
+        eager serves (the window). ``check_source``: open the source once first, so one that cannot
+        be opened is a ``SourceError`` and no run (the window instead shows it lost, and retries)."""
         device = resolve_device(config.device)
         source = open_source(config.source, seed=config.seed, loop=config.loop, on_status=on_status)
+        if check_source:
+            source.open()
+            source.close()
         model = self._model(config.weights, device, config.trust_model)
         imgsz = model_input_size(model.network, config.imgsz)
         engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
