@@ -8,6 +8,8 @@ retried: nothing is dropped.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import queue
 import threading
 import time
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from inspector.storage.database import StorageError, media_dir
 from inspector.storage.models import Defect, Part, Run, RunEvent
 
+log = logging.getLogger(__name__)
 ErrorCallback = Callable[[str], None]
 _Image = tuple[str | None, int, int]  # a saved image: its path, and where its corner lies in the frame
 LOG_RECOVERED = "defect log writing again"  # told to on_error once a failed commit goes through
@@ -188,29 +191,14 @@ class DefectWriter:
                     kind, payload = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     kind, payload = "due", None
-                if kind == "defects":
-                    self._pending.extend(self._rows(payload))
-                elif kind == "parts":
-                    self._parts.extend(self._part_rows(payload))
-                elif kind == "run":
-                    info, future = payload
-                    self._commit(session)
-                    self._run_call(future, lambda info=info: self._insert_run(session, info))
-                elif kind == "event":
-                    self._events.append(asdict(payload))
-                elif kind == "end":
-                    self._end_run(session, *payload)
-                elif kind == "flush":
-                    _, future = payload
-                    self._run_call(future, lambda: self._commit(session, must=True))
-                elif kind == "stop":
-                    self._commit(session)
-                    if self.pending:
-                        self._on_error(
-                            f"{self.pending} defects could not be written to the defect log: "
-                            f"{self._last_error}"
-                        )
-                    return
+                try:
+                    if self._handle(session, kind, payload):
+                        return
+                except Exception as exc:  # a bug in one message must not end the log: say it, go on
+                    log.exception("defect log writer: %s failed", kind)
+                    self._report(f"defect log writer: {kind} not written ({type(exc).__name__}: {exc})")
+                    if kind == "stop":
+                        return
                 if deadline is not None and time.monotonic() >= deadline:
                     self._commit(session)
                     deadline = None
@@ -218,6 +206,33 @@ class DefectWriter:
                         deadline = time.monotonic() + max(self.flush_interval_s, 1.0)
                 if deadline is None and self._holding:
                     deadline = time.monotonic() + self.flush_interval_s
+
+    def _handle(self, session: Session, kind: str, payload: Any) -> bool:
+        """Act on one message; True once the thread is to end."""
+        if kind == "defects":
+            self._pending.extend(self._rows(payload))
+        elif kind == "parts":
+            self._parts.extend(self._part_rows(payload))
+        elif kind == "run":
+            info, future = payload
+            self._commit(session)
+            self._run_call(future, lambda info=info: self._insert_run(session, info))
+        elif kind == "event":
+            self._events.append(asdict(payload))
+        elif kind == "end":
+            self._end_run(session, *payload)
+        elif kind == "flush":
+            _, future = payload
+            self._run_call(future, lambda: self._commit(session, must=True))
+        elif kind == "stop":
+            self._commit(session)
+            if self.pending:
+                self._on_error(
+                    f"{self.pending} defects could not be written to the defect log: "
+                    f"{self._last_error}"
+                )
+            return True
+        return False
 
     @staticmethod
     def _run_call(future: Future[Any], fn: Callable[[], Any]) -> None:
@@ -347,8 +362,11 @@ class DefectWriter:
             if not ok:
                 raise OSError("JPEG encoding failed")
             path.write_bytes(data.tobytes())
-        except OSError as exc:
-            self._report(f"defect image not saved ({exc.strerror or exc}); the defect is still logged")
+        except (OSError, cv2.error) as exc:
+            reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or ["?"])[-1]
+            self._report(f"defect image not saved ({reason}); the defect is still logged")
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # no partial image left behind
             return None
         return str(path.relative_to(self._db_dir))
 

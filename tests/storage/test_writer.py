@@ -187,3 +187,20 @@ def test_a_part_is_one_row_and_its_defects_point_at_it_and_at_its_image(db_path)
     assert parts[0][1:4] == (1, "NG", "dent,stain") and ok[1:5] == (2, "OK", "", None)
     assert (db_path.parent / image).is_file()
     assert defects == [(ng_id, "dent", 30, 5, image, 92), (ng_id, "stain", None, None, image, 92)]
+
+
+def test_an_unexpected_error_in_one_record_is_reported_and_the_rest_is_logged(db_path):
+    errors: list[str] = []
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path, on_error=errors.append).start()
+    run_id = writer.begin_run(INFO)
+    writer.log([record(run_id, 1, image=np.zeros((0, 0, 3), np.uint8))])  # OpenCV cannot encode it
+    broken = DefectRecord(run_id, utc_now(), 2, "dent", 0.9, (1.0, 2.0, 3.0), "eager")  # a box of 3
+    writer.log([broken])
+    writer.log([record(run_id, 3)])
+    writer.stop()
+    rows = query_defects(engine, order_by="frame_index", descending=False)
+    assert [(r.frame_index, r.image_path) for r in rows] == [(1, None), (3, None)]
+    assert any("image not saved" in e for e in errors)
+    assert any("defects not written (ValueError" in e for e in errors)
+    assert not list(media_dir(db_path).rglob("*.jpg")), "no partial image left"
