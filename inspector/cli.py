@@ -291,9 +291,12 @@ def _cmd_window(args: argparse.Namespace) -> int:
     shifts = Shifts.parse(args.shifts) if args.shifts is not None else None
     if problem := window_problem():
         raise UsageError(problem)
+    from inspector.storage.database import one_station
     from inspector.ui.app import run_app
 
-    return run_app(config, args.db or _default_db(), args.exit_after, args.screenshot, given, shifts)
+    db = args.db or _default_db()
+    with one_station(db):
+        return run_app(config, db, args.exit_after, args.screenshot, given, shifts)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

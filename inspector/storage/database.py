@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -70,14 +71,29 @@ def open_database(path: str | Path) -> Engine:
     return engine
 
 
-@contextmanager
-def _opening(path: Path) -> Iterator[None]:
+def one_station(path: str | Path) -> contextlib.AbstractContextManager[None]:
+    """Held while a window works on the log at ``path``: a second window on the same log is
+    refused in one line (two stations would number runs and parts over each other in one view).
+    Headless runs may share a log; they take no such lock."""
+    path = Path(path).expanduser()
+    busy = f"another inspector window has {path} open; use that one, or give another --db"
+    return _held(path, ".station.lock", 0, busy)
+
+
+def _opening(path: Path) -> contextlib.AbstractContextManager[None]:
     """Held while the file is created or upgraded, so two stations opening it at once take turns."""
-    lock = FileLock(path.with_name(path.name + ".lock"))
+    return _held(path, ".lock", 60, f"database {path} is being opened by another program for over a minute")
+
+
+@contextmanager
+def _held(path: Path, suffix: str, timeout: float, busy: str) -> Iterator[None]:
+    """A lock file beside the database, held for the ``with`` block; ``busy`` when another holds it."""
+    lock = FileLock(path.with_name(path.name + suffix))
     try:
-        lock.acquire(timeout=60)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=timeout)
     except Timeout as exc:
-        raise StorageError(f"database {path} is being opened by another program for over a minute") from exc
+        raise StorageError(busy) from exc
     except OSError as exc:
         raise StorageError(f"cannot lock database {path}: {exc.strerror or exc}") from exc
     try:

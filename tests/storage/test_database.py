@@ -1,7 +1,10 @@
 """Opening the defect log: new files, the first release's files upgraded in place, files refused."""
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from inspector.storage.database import StorageError, _migrate, open_database
+from inspector.storage.database import StorageError, _migrate, one_station, open_database
 from inspector.storage.models import SCHEMA_VERSION, Base
 from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
 
@@ -99,3 +102,29 @@ def test_unusable_database_paths(tmp_path):
     garbage.write_bytes(b"not a database" * 1000)
     with pytest.raises(StorageError, match="cannot use database"):
         open_database(garbage)
+
+
+def test_one_window_per_log_and_the_lock_goes_with_the_window(tmp_path):
+    db = tmp_path / "defects.sqlite"
+    with one_station(db):
+        with pytest.raises(StorageError, match=r"another inspector window has .* open"), one_station(db):
+            pass
+        with one_station(tmp_path / "other.sqlite"):  # another log: its own window
+            pass
+    with one_station(db):  # released with the first window
+        pass
+
+
+def test_a_second_window_on_the_same_log_is_refused_in_one_line(tmp_path):
+    db = tmp_path / "defects.sqlite"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    with one_station(db):
+        proc = subprocess.run(
+            [sys.executable, "-m", "inspector", "--db", str(db), "--exit-after", "1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("inspector: error: another inspector window has")
