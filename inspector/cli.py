@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -312,7 +313,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config, args.db or _default_db(), args.frames, args.detections_out, parts_out=args.parts_out
     )
     print(json.dumps(summary) if args.json else format_summary(summary))
-    return EXIT_RUN_FAILED if summary["source_error"] else 0
+    if summary["source_error"]:
+        return EXIT_RUN_FAILED
+    done = args.frames is not None and summary["frames"] >= args.frames
+    if summary["stopped_by"] and not done:  # the shell's convention: 128 + the signal's number
+        return 128 + signal.Signals[summary["stopped_by"]].value
+    return 0
 
 
 def _cmd_history(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ def run_headless(
     detections_file = _open_out(detections_out, "detections") if detections_out else None
     parts_file = _open_out(parts_out, "parts") if parts_out else None
     station = Station(db_path, on_message=say)
-    interrupted = False
+    interrupted: str | None = None  # the stop signal's name
     try:
         line = station.build_line(config, on_status=say, wait_for_compile=True, check_source=True)
         line.switch.subscribe(_switch_reporter(say))
@@ -46,9 +46,9 @@ def run_headless(
             try:
                 error = line.run(frames, on_result)
             except KeyboardInterrupt as exc:
-                interrupted = True
+                interrupted = exc.args[0] if exc.args else "SIGINT"
                 error = line.slot.error
-                say(f"stopped by {exc.args[0] if exc.args else 'SIGINT'}; finishing the run")
+                say(f"stopped by {interrupted}; finishing the run")
             finally:
                 _write_parts(parts_file, line.close())  # the parts still in view are decided
         station.writer.flush()
@@ -79,7 +79,8 @@ def run_headless(
         "source": line.source.name,
         "database": str(db_path),
         "source_error": error,
-        "interrupted": interrupted,
+        "interrupted": interrupted is not None,
+        "stopped_by": interrupted,
         "part_classes": sorted(line.part_classes),
         "parts": stats.parts,
         "parts_ok": stats.parts_ok,

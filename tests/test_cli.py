@@ -108,9 +108,10 @@ def test_a_kill_closes_the_run_as_ctrl_c_does(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.send_signal(signal.SIGTERM)  # a second kill does not cut the closing short
         stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 128 + signal.SIGTERM, stderr  # 143: stopped by a kill, as shells count it
     assert "stopped by SIGTERM; finishing the run" in stderr
     summary = json.loads(stdout)
+    assert summary["stopped_by"] == "SIGTERM"
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert summary["interrupted"] and summary["frames"] == len(lines) >= 5
     with sqlite3.connect(db) as conn:
