@@ -228,10 +228,18 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--screenshot", str(tmp_path / "s.png")], "--screenshot only applies to the window"),
         (["--detections-out", str(tmp_path / "absent" / "d.jsonl")], "cannot write the detections file"),
         (["--source", "96"], "cannot open camera 96"),
+        (["--source", str(_junk_folder(tmp_path))], "none of the 1 images"),
     ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda:0"], "no CUDA GPU"))
     return cases
+
+
+def _junk_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "junk"
+    folder.mkdir(exist_ok=True)
+    (folder / "frame.jpg").write_bytes(b"not a jpeg")
+    return folder
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys):

@@ -35,6 +35,8 @@ class ImageFolderSource:
         )
         if not self._paths:
             raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {self.folder}")
+        if not any(cv2.haveImageReader(str(p)) for p in self._paths):  # reads each file's header only
+            raise SourceError(f"none of the {len(self._paths)} images in {self.folder} can be read")
         self._position = 0
         self._index = 0
 
@@ -44,10 +46,10 @@ class ImageFolderSource:
     def read(self) -> Frame | None:
         while not self._cancelled.is_set():
             if self._position >= len(self._paths):
-                if not self.loop:
-                    return None
                 if self._index == 0:
                     raise SourceError(f"none of the images in {self.folder} could be read")
+                if not self.loop:
+                    return None
                 self._position = 0
             path = self._paths[self._position]
             self._position += 1

@@ -67,6 +67,13 @@ def test_empty_folder_is_a_clear_error(tmp_path):
         ImageFolderSource(tmp_path).open()
 
 
+def test_a_folder_where_no_image_can_be_read_is_refused_at_open(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "b.png").write_bytes(b"")
+    with pytest.raises(SourceError, match=r"none of the 2 images .* can be read"):
+        ImageFolderSource(tmp_path).open()
+
+
 def test_absent_camera_cannot_be_opened():
     with pytest.raises(SourceError, match="cannot open camera 97"):
         open_source("97").open()
