@@ -354,3 +354,18 @@ def test_cache_clear_deletes_only_inspector_s_own_cache(tmp_path, monkeypatch, c
     assert "clears only its own" in capsys.readouterr().err
     assert (foreign / "keep.txt").read_text() == "mine"
     assert main(["cache"]) == 0, "showing it is harmless"
+
+
+def test_compiled_kernels_are_kept_in_the_user_cache_folder(tmp_path):
+    """Not in torch's default, /tmp/torchinductor_<user>, which a reboot wipes: a compiled run
+    after a reboot would compile cold again."""
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    code = (
+        "import os, sys; from inspector.cli import main; main(['cache']); import torch._inductor.config; "
+        "print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    own = str(tmp_path / "cache" / "inspector" / "torch-compile")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"compile cache {own}: empty", own]
