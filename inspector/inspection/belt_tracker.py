@@ -58,17 +58,19 @@ class BeltTracker:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         conf = np.asarray(conf, np.float64).reshape(-1)
         keep = self._last >= frame - self.buffer
-        self._ids, self._boxes, self._velocity = self._ids[keep], self._boxes[keep], self._velocity[keep]
-        self._last, self._moved = self._last[keep], self._moved[keep]
+        if not keep.all():
+            self._ids, self._boxes, self._velocity = self._ids[keep], self._boxes[keep], self._velocity[keep]
+            self._last, self._moved = self._last[keep], self._moved[keep]
         steps = (frame - self._last).astype(np.float64)[:, None]
         predicted = self._boxes + np.tile(self._velocity, 2) * steps
         strong = np.flatnonzero(conf >= self.high)
         faint = np.flatnonzero((conf >= self.low) & (conf < self.high))
         matched = [(t, int(strong[d])) for t, d in _assign(predicted, boxes[strong], self.min_iou)]
-        taken = {t for t, _ in matched}
-        left = np.array([t for t in np.flatnonzero(self._last == frame - 1) if t not in taken], np.int64)
-        second = _assign(predicted[left], boxes[faint], self.faint_iou)
-        matched += [(int(left[t]), int(faint[d])) for t, d in second]
+        if len(faint):  # ByteTrack's second pass: faint boxes for the tracks seen last frame and unmatched
+            taken = {t for t, _ in matched}
+            left = np.array([t for t in np.flatnonzero(self._last == frame - 1) if t not in taken], np.int64)
+            second = _assign(predicted[left], boxes[faint], self.faint_iou)
+            matched += [(int(left[t]), int(faint[d])) for t, d in second]
         out: list[tuple[int, int, tuple[float, float] | None]] = []
         if matched:
             rows = np.array([t for t, _ in matched], np.int64)
@@ -110,18 +112,12 @@ def _assign(tracks: np.ndarray, boxes: np.ndarray, min_iou: float) -> list[tuple
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box in ``a`` with every box in ``b`` (x1 y1 x2 y2)."""
-    inter, area_a, area_b = intersections(a, b)
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
-
-
-def intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each pair's intersection area, and the areas of ``a`` (a column) and ``b`` (a row)."""
     w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
     area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
     area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
-    return inter, area_a, area_b
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 def edge_motion(
