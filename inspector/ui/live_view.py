@@ -1,6 +1,9 @@
-"""The live picture: the newest frame, scaled to fit, with boxes and a PASS / FAIL verdict."""
+"""The live picture: the newest frame, scaled to fit, with boxes and the verdict, or the line's state
+when it is not inspecting live."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
@@ -15,6 +18,20 @@ CLASS_COLOURS = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#0072B2", "#D55E00
 PASS_COLOUR = QColor("#1B9E4B")
 FAIL_COLOUR = QColor("#D62728")
 PART_COLOUR = QColor("#E8E8E8")  # a part not decided yet
+WAITING_COLOUR = QColor("#555B63")
+
+# The line's states when it is not inspecting live, as the verdict area names them
+STARTING, STOPPED, PAUSED = "STARTING", "STOPPED", "PAUSED"
+SOURCE_LOST, SOURCE_ENDED, NO_FRAMES = "SOURCE LOST", "SOURCE ENDED", "NO NEW FRAMES"
+STATE_COLOURS = {
+    STARTING: QColor("#555B63"),
+    STOPPED: QColor("#555B63"),
+    PAUSED: QColor("#2F5D8A"),
+    SOURCE_LOST: QColor("#B25E00"),
+    SOURCE_ENDED: QColor("#555B63"),
+    NO_FRAMES: QColor("#B25E00"),
+}
+STALE_S = 1.0  # a verdict older than this is not shown as current
 
 
 def class_colour(class_id: int) -> QColor:
@@ -34,7 +51,7 @@ class LiveView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._result: InspectionResult | None = None
         self._image: QImage | None = None
-        self._message = "Line stopped"
+        self.state: str | None = STOPPED  # what the line is doing when it is not inspecting live
         self.shown = 0  # new results handed to the view (repaints of the same one do not count)
         self.part_classes: frozenset[str] = frozenset()  # drawn as parts, with their ids, not as defects
         self._last_part: PartVerdict | None = None
@@ -44,19 +61,33 @@ class LiveView(QWidget):
         self._last_part = last_part
         self._result = result
         self._image = frame_to_qimage(result.frame.image)  # the frame (kept in _result) owns the pixels
-        self._message = ""
         self.shown += 1
         self.update()
 
-    def show_message(self, message: str) -> None:
-        self._message = message
+    def show_state(self, state: str | None) -> None:
+        """The line is not inspecting live (STOPPED, PAUSED, SOURCE LOST, ...): the last frame is
+        dimmed and the state takes the verdict's place, so no old verdict passes for a current one.
+        ``None``: live (a new line starts with no frame at all)."""
+        if state is None and self.state in (STARTING, STOPPED, SOURCE_LOST, SOURCE_ENDED):
+            self._result = self._image = None  # the last line's frame is not this line's
+        self.state = state
         self.update()
+
+    def banner(self) -> tuple[str, QColor, bool]:
+        """What the verdict area says now, its colour, and whether it is live: the line's state, a
+        warning that frames stopped coming, or the verdict."""
+        if self.state is not None:
+            return self.state, STATE_COLOURS.get(self.state, WAITING_COLOUR), False
+        if self._result is not None and time.perf_counter() - self._result.done_at > STALE_S:
+            return NO_FRAMES, STATE_COLOURS[NO_FRAMES], False
+        verdict = self._part_verdict() if self.part_classes else self._frame_verdict()
+        return (*verdict, True)
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#111418"))
         if self._result is None or self._image is None:
-            self._draw_centre_text(p, self._message or "Waiting for frames…")
+            self._draw_centre_text(p, self.state or "Waiting for frames…")
             p.end()
             return
         frame = self._result.frame
@@ -67,12 +98,10 @@ class LiveView(QWidget):
         p.drawImage(target, self._image)
         self._draw_parts(p, target, scale)
         self._draw_boxes(p, target, scale)
-        if self.part_classes:
-            self._draw_part_verdict(p, target)
-        else:
-            self._draw_verdict(p, target)
-        if self._message:
-            self._draw_centre_text(p, self._message)
+        text, colour, live = self.banner()
+        if not live:
+            p.fillRect(target, QColor(0, 0, 0, 150))  # not live: the frame is only a memory
+        self._draw_banner(p, target, text, colour)
         p.end()
 
     def _draw_boxes(self, p: QPainter, target: QRectF, scale: float) -> None:
@@ -127,16 +156,13 @@ class LiveView(QWidget):
             p.setPen(QColor("#FFFFFF") if part.verdict else QColor("#000000"))
             p.drawText(tag, Qt.AlignmentFlag.AlignCenter, label)
 
-    def _draw_part_verdict(self, p: QPainter, target: QRectF) -> None:
+    def _part_verdict(self) -> tuple[str, QColor]:
         """The last decided part, not the frame: what the operator acts on."""
         part = self._last_part
         if part is None:
-            text, colour = "Waiting for the first part", QColor("#555B63")
-        else:
-            found = f" · {', '.join(part.defect_classes)}" if part.ng else ""
-            text = f"Part {part.part} · {part.verdict}{found}"
-            colour = FAIL_COLOUR if part.ng else PASS_COLOUR
-        self._draw_banner(p, target, text, colour)
+            return "Waiting for the first part", WAITING_COLOUR
+        found = f" · {', '.join(part.defect_classes)}" if part.ng else ""
+        return f"Part {part.part} · {part.verdict}{found}", FAIL_COLOUR if part.ng else PASS_COLOUR
 
     def _draw_banner(self, p: QPainter, target: QRectF, text: str, colour: QColor) -> None:
         font = QFont(self.font())
@@ -149,11 +175,11 @@ class LiveView(QWidget):
         p.setPen(QColor("#FFFFFF"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
-    def _draw_verdict(self, p: QPainter, target: QRectF) -> None:
+    def _frame_verdict(self) -> tuple[str, QColor]:
         assert self._result is not None
         n = len(self._result.verdict.defects)
         text = "PASS" if n == 0 else f"FAIL · {n} defect{'s' if n > 1 else ''}"
-        self._draw_banner(p, target, text, PASS_COLOUR if n == 0 else FAIL_COLOUR)
+        return text, PASS_COLOUR if n == 0 else FAIL_COLOUR
 
     def _draw_centre_text(self, p: QPainter, text: str) -> None:
         font = QFont(self.font())

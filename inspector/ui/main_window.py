@@ -28,7 +28,7 @@ from inspector.line.line import Line
 from inspector.line.station import LOG_RECOVERED, Station
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
 from inspector.ui.history_view import HistoryView
-from inspector.ui.live_view import LiveView
+from inspector.ui.live_view import PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
 from inspector.ui.panels.counts_panel import CountsPanel
 from inspector.ui.panels.gauges_panel import GaugesPanel
 from inspector.ui.panels.inference_panel import InferencePanel
@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
         """Build the line in a worker thread; it starts when built (see ``_on_line_built``)."""
         if self.line is not None or self._builder is not None:
             return
-        self.view.show_message("Starting…")
+        self.view.show_state(STARTING)
         self.line_panel.start_button.setEnabled(False)
         builder = LineBuilder(self.station, self.current_config(), GAUGE_SAMPLES)
         builder.built.connect(self._on_line_built)
@@ -153,12 +153,13 @@ class MainWindow(QMainWindow):
         defect_names = {i: n for i, n in line.model.names.items() if n not in line.part_classes}
         self.rules.fill_classes(defect_names, self.config.defect_classes)
         self.line_panel.show_running(True)
+        self.view.show_state(None)
         self.hide_error()
 
     def _on_line_failed(self, reason: str) -> None:
         self._builder_done()
         self.show_error(reason)
-        self.view.show_message("Line stopped")
+        self.view.show_state(STOPPED)
         self.line_panel.show_running(False)
 
     def _builder_done(self) -> None:
@@ -178,7 +179,7 @@ class MainWindow(QMainWindow):
         thread.wait(10_000)
         line.close()
         self.line_panel.show_running(False)
-        self.view.show_message("Line stopped")
+        self.view.show_state(STOPPED)
 
     def _change_line(self, **changes: str) -> None:
         """A new source, model or device: the line restarts with it if it was running."""
@@ -204,7 +205,7 @@ class MainWindow(QMainWindow):
             return
         (self.line.paused.set if paused else self.line.paused.clear)()
         self.line_panel.pause_button.setText("Resume" if paused else "Pause")
-        self.view.show_message("Paused" if paused else "")
+        self.view.show_state(PAUSED if paused else None)
 
     def _on_start_toggled(self, checked: bool) -> None:
         if checked and self.line is None:
@@ -216,7 +217,7 @@ class MainWindow(QMainWindow):
         if error:
             self.show_error(error)
         self.stop_line()
-        self.view.show_message("Source ended" if not error else "Source lost")
+        self.view.show_state(SOURCE_LOST if error else SOURCE_ENDED)
 
     # Drawing ---------------------------------------------------------------------------------
     def _show_newest(self) -> None:
@@ -234,6 +235,7 @@ class MainWindow(QMainWindow):
     def _update_gauges(self) -> None:
         if self.line is None:
             return
+        self.view.update()  # a verdict that grew stale while no frame came is shown as such
         self.inference.tick()
         self.gauges.refresh(self.line)
         self.counts.refresh(self.line)

@@ -4,6 +4,9 @@ from datetime import datetime
 
 import pytest
 import torch
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import event
 
 from inspector.inference.backends import CompiledBackend
@@ -235,3 +238,57 @@ def test_parts_get_numbers_and_verdicts_and_the_run_panel_counts_them(qtbot, db_
     assert in_log == stats.parts and f"since {midnight:%a} 00:00" in shift
     assert f"parts <b>{in_log}</b>" in shift
     win.close()
+
+
+def test_the_verdict_area_says_what_the_line_does_and_never_shows_an_old_verdict(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    text, _, live = window.view.banner()
+    assert live and text != "STOPPED"
+    window.line_panel.pause_button.click()
+    assert window.view.banner()[:1] == ("PAUSED",) and not window.view.banner()[2]
+    qtbot.wait(1200)  # paused for longer than a verdict stays current: still PAUSED, no verdict
+    assert window.view.banner()[0] == "PAUSED"
+    window.line_panel.pause_button.click()
+    _frames_painted(qtbot, window, 2)
+    assert window.view.banner()[2], "live again once frames come"
+    window.line.paused.set()  # frames stop coming without the operator pausing (as a stalled camera)
+    qtbot.waitUntil(lambda: window.view.banner()[0] == "NO NEW FRAMES", timeout=5_000)
+    window.line.paused.clear()
+    window.stop_line()
+    assert window.view.banner()[:1] == ("STOPPED",) and not window.view.banner()[2]
+
+
+def test_a_camera_that_is_not_there_shows_source_lost_not_a_verdict(qtbot, db_path):
+    config = LineConfig(source="96", weights=str(demo_model_path()), device="cpu", imgsz=160)
+    win = MainWindow(config, db_path)
+    qtbot.addWidget(win)
+    win.show()
+    win.start_line()
+    qtbot.waitUntil(lambda: win.view.state == "SOURCE LOST", timeout=60_000)
+    text, _, live = win.view.banner()
+    assert text == "SOURCE LOST" and not live
+    assert "camera 96" in win.banner.text()
+    win.close()
+
+
+def test_the_gauges_show_no_nan_and_the_plot_ignores_the_wheel(qtbot, window):
+    window.start_line()
+    qtbot.waitUntil(lambda: window.line is not None, timeout=60_000)
+    window.gauges.refresh(window.line)  # before any frame was timed
+    assert "nan" not in window.gauges.latency_table.text()
+    box = window.gauges.plot.getViewBox()
+    before = box.viewRange()
+    point = window.gauges.plot.rect().center()
+    wheel = QWheelEvent(
+        QPointF(point),
+        QPointF(window.gauges.plot.mapToGlobal(point)),
+        QPoint(0, 0),
+        QPoint(0, 480),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(window.gauges.plot.viewport(), wheel)
+    assert box.viewRange() == before

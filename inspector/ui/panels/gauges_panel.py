@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 
@@ -17,6 +18,7 @@ from inspector.metrics import RateMeter
 from inspector.pipeline import InspectionResult
 
 PLOT_SECONDS = 60.0
+QUANTILES = ("p50", "p95", "p99")
 STAGES = (("capture", "queue"), ("pre", "pre"), ("infer", "infer"), ("post", "post"))
 
 
@@ -39,6 +41,9 @@ class GaugesPanel(QGroupBox):
         g.addWidget(self.latency_table, 2, 0, 1, 3)
         self.plot = pg.PlotWidget(background="#111418")
         self.plot.setFixedHeight(130)
+        self.plot.setMouseEnabled(x=False, y=False)  # a wheel over it must not zoom it out of sense
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
         self.plot.setLabel("left", "ms")
         self.plot.setLabel("bottom", "seconds ago")
         self.plot.addLegend(offset=(5, 5))
@@ -73,8 +78,7 @@ class GaugesPanel(QGroupBox):
             q = np.percentile(np.array(self._display_latency), (50, 95, 99))
             rows.append(("capture→display", {"p50": q[0], "p95": q[1], "p99": q[2]}))
         cells = "".join(
-            f"<tr><td>{name}</td><td align=right>{p['p50']:.1f}</td><td align=right>{p['p95']:.1f}</td>"
-            f"<td align=right>{p['p99']:.1f}</td></tr>"
+            f"<tr><td>{name}</td>{''.join(f'<td align=right>{_ms(p[q])}</td>' for q in QUANTILES)}</tr>"
             for name, p in rows
         )
         self.latency_table.setText(
@@ -92,3 +96,8 @@ class GaugesPanel(QGroupBox):
         self.misc_label.setText(
             f"dropped {line.slot.dropped} frames · {line.device_name}<br>memory {memory:.0f} MiB{gpu}"
         )
+
+
+def _ms(value: float) -> str:
+    """A latency for the table; a dash while there is none yet (never "nan")."""
+    return "-" if math.isnan(value) else f"{value:.1f}"
