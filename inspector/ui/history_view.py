@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QDateTime, Qt, QThread, Signal
+from PySide6.QtCore import QDateTime, QStandardPaths, Qt, QThread, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -53,6 +53,13 @@ class ExportThread(QThread):
             self.failed.emit(f"cannot write {self.path}: {exc.strerror or exc}")
             return
         self.done.emit(n, str(self.path))
+
+
+def export_folder() -> Path:
+    """Where an export is offered: the user's documents folder (the home folder without one), not
+    wherever the program was started from."""
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(documents) if documents else Path.home()
 
 
 def _to_utc(edit: QDateTimeEdit) -> datetime:
@@ -287,7 +294,8 @@ class HistoryView(QWidget):
 
     def _ask_export(self) -> None:
         what = "parts" if self.showing_parts else "defects"
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", f"{what}.csv", "CSV (*.csv)")
+        suggested = export_folder() / f"{what}.csv"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", str(suggested), "CSV (*.csv)")
         if path:
             self.export(Path(path))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QCloseEvent, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -90,6 +90,10 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
 
+        # the keys of the line's two buttons (a text field keeps its own spaces and returns)
+        panel = self.line_panel
+        for keys, button in (("Space", panel.pause_button), ("Ctrl+Return", panel.start_button)):
+            QShortcut(QKeySequence(keys), self, activated=button.click)
         self._poll = QTimer(self, interval=15, timeout=self._show_newest)
         self._gauges = QTimer(self, interval=250, timeout=self._update_gauges)
         self._poll.start()

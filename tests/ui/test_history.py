@@ -2,17 +2,18 @@
 
 import csv
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QStandardPaths, Qt
 from sqlalchemy import insert
 
 from inspector.storage.database import open_database
 from inspector.storage.models import Defect
 from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, RunInfo, utc_now
 from inspector.ui.history_model import defect_model
-from inspector.ui.history_view import HistoryView
+from inspector.ui.history_view import HistoryView, export_folder
 from inspector.ui.live_view import CLASS_COLOURS
 
 PART_IMAGE = np.full(
@@ -246,3 +247,13 @@ def test_a_hundred_thousand_rows_are_read_a_page_at_a_time(qtbot, db_path):
         model.row_at(row)
     assert model.pages_fetched == 4
     engine.dispose()
+
+
+def test_export_is_offered_in_the_documents_folder_not_where_the_program_started(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    folder = export_folder()
+    assert folder.is_absolute() and folder != tmp_path
+    assert folder in (
+        Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)),
+        Path.home(),
+    )

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import event
 
@@ -292,3 +293,20 @@ def test_the_gauges_show_no_nan_and_the_plot_ignores_the_wheel(qtbot, window):
     )
     QApplication.sendEvent(window.gauges.plot.viewport(), wheel)
     assert box.viewRange() == before
+
+
+def test_space_pauses_and_resumes_and_a_source_field_still_takes_spaces(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 2)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)  # shortcuts go to the active window
+    window.view.setFocus()
+    QTest.keyClick(window.windowHandle(), Qt.Key.Key_Space)  # as the window system delivers it
+    assert window.line.paused.is_set() and window.view.state == "PAUSED"
+    QTest.keyClick(window.windowHandle(), Qt.Key.Key_Space)
+    assert not window.line.paused.is_set() and window.view.state is None
+    edit = window.line_panel.source_edit
+    edit.setFocus()
+    edit.setText("my")
+    QTest.keyClick(window.windowHandle(), Qt.Key.Key_Space)
+    assert edit.text() == "my " and not window.line.paused.is_set()

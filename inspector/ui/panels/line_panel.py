@@ -64,6 +64,8 @@ class LinePanel(QGroupBox):
         self.start_button.setMinimumHeight(36)
         self.start_button.toggled.connect(self.start_toggled)
         self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause or resume the inspection (Space)")
+        self.start_button.setToolTip("Start or stop the line (Ctrl+Enter)")
         self.pause_button.setCheckable(True)
         self.pause_button.setMinimumHeight(36)
         self.pause_button.toggled.connect(self.pause_toggled)
