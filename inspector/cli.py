@@ -313,7 +313,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config, args.db or _default_db(), args.frames, args.detections_out, parts_out=args.parts_out
     )
     print(json.dumps(summary) if args.json else format_summary(summary))
-    if summary["source_error"]:
+    if summary["source_error"] or summary["output_error"]:
         return EXIT_RUN_FAILED
     done = args.frames is not None and summary["frames"] >= args.frames
     if summary["stopped_by"] and not done:  # the shell's convention: 128 + the signal's number

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from inspector.errors import ConfigError
 from inspector.inspection.parts import PartVerdict
@@ -29,13 +29,16 @@ def run_headless(
     parts_out: Path | None = None,
 ) -> dict[str, Any]:
     """Run the line and return the summary. Bad input raises an ``InspectorError``."""
-    detections_file = _open_out(detections_out, "detections") if detections_out else None
-    parts_file = _open_out(parts_out, "parts") if parts_out else None
+    detections_file = _Output(detections_out, "detections") if detections_out else None
+    parts_file = _Output(parts_out, "parts") if parts_out else None
+    outputs = [out for out in (detections_file, parts_file) if out is not None]
     station = Station(db_path, on_message=say)
     interrupted: str | None = None  # the stop signal's name
     try:
         line = station.build_line(config, on_status=say, wait_for_compile=True, check_source=True)
         line.switch.subscribe(_switch_reporter(say))
+        for out in outputs:
+            out.on_error = line.stop  # an output that cannot be written ends the run, closed as ever
 
         def on_result(result: InspectionResult) -> None:
             if detections_file is not None:
@@ -53,12 +56,13 @@ def run_headless(
                 _write_parts(parts_file, line.close())  # the parts still in view are decided
         station.writer.flush()
     finally:
-        for fh in (detections_file, parts_file):
-            if fh is not None:
-                fh.close()
+        for out in outputs:
+            out.close()
         station.writer.stop()
-    if error:
-        say(error)
+    output_error = next((out.error for out in outputs if out.error), None)
+    for message in (error, output_error):
+        if message:
+            say(message)
     logged = count_defects(station.db, DefectFilter(run_id=line.run_id))
     station.db.dispose()
     stats = line.stats
@@ -79,6 +83,7 @@ def run_headless(
         "source": line.source.name,
         "database": str(db_path),
         "source_error": error,
+        "output_error": output_error,
         "interrupted": interrupted is not None,
         "stopped_by": interrupted,
         "part_classes": sorted(line.part_classes),
@@ -90,16 +95,41 @@ def run_headless(
     }
 
 
-def _open_out(path: Path, what: str) -> IO[str]:
-    """Opened before the run begins, so a bad path costs no run; line-buffered, so each line is on
-    disk as soon as its frame or part is done."""
-    try:
-        return path.open("w", encoding="utf-8", buffering=1)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the {what} file {path}: {exc.strerror or exc}") from exc
+class _Output:
+    """A file the run writes a line to per frame or part. Opened before the run begins, so a bad
+    path costs no run; line-buffered, so each line is on disk as soon as it is done. The first
+    line it cannot write (a full disk) is its ``error`` and calls ``on_error`` (the run stops,
+    and is closed with every defect logged as ever)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path, self.what = path, what
+        self.error: str | None = None
+        self.on_error: Callable[[], object] = lambda: None
+        try:
+            self._fh = path.open("w", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the {what} file {path}: {exc.strerror or exc}") from exc
+
+    def write(self, text: str) -> None:
+        if self.error is None:
+            try:
+                self._fh.write(text)
+            except OSError as exc:
+                self._failed(exc)
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        if self.error is None:
+            self.error = f"cannot write the {self.what} file {self.path}: {exc.strerror or exc}"
+            self.on_error()
 
 
-def _write_parts(fh: IO[str] | None, parts: Sequence[PartVerdict]) -> None:
+def _write_parts(fh: _Output | None, parts: Sequence[PartVerdict]) -> None:
     if fh is not None:
         for part in parts:
             fh.write(json.dumps(part_json(part)) + "\n")
@@ -144,7 +174,7 @@ def _switch_reporter(say: Say) -> Callable[[SwitchEvent], None]:
     return report
 
 
-def _write_detections(fh: IO[str], result: InspectionResult, source_name: str) -> None:
+def _write_detections(fh: _Output, result: InspectionResult, source_name: str) -> None:
     fh.write(
         json.dumps(
             {

@@ -369,3 +369,16 @@ def test_compiled_kernels_are_kept_in_the_user_cache_folder(tmp_path):
     own = str(tmp_path / "cache" / "inspector" / "torch-compile")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"compile cache {own}: empty", own]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_an_output_file_on_a_full_disk_stops_the_run_closed_with_one_line(tmp_path, capsys):
+    db = tmp_path / "log.sqlite"
+    code = main(["run", "--headless", "--frames", "40", "--db", str(db), "--detections-out", "/dev/full"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert "cannot write the detections file /dev/full: No space left on device" in err
+    assert not any("Traceback" in line or "internal error" in line for line in err)
+    with sqlite3.connect(db) as conn:
+        frames, ended = conn.execute("SELECT frames, ended_at FROM runs").fetchone()
+    assert ended is not None and frames < 40, "stopped at once, and closed"
