@@ -75,6 +75,13 @@ def verdict_counts(engine: Engine, flt: PartFilter = PartFilter()) -> dict[str, 
         return {verdict: int(n) for verdict, n in session.execute(stmt)}
 
 
+def parts_per_run(engine: Engine) -> dict[int, int]:
+    """How many parts each run decided."""
+    stmt = select(Part.run_id, func.count(Part.id)).group_by(Part.run_id)
+    with Session(engine) as session:
+        return {run_id: int(n) for run_id, n in session.execute(stmt)}
+
+
 def query_parts(
     engine: Engine,
     flt: PartFilter = PartFilter(),

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
-from inspector.storage.models import Defect, Part
-from inspector.storage.part_queries import PartFilter, export_parts_csv
+from inspector.storage.models import Defect, Part, Run
+from inspector.storage.part_queries import PartFilter, export_parts_csv, parts_per_run
 from inspector.storage.queries import DefectFilter, class_counts, export_csv, list_runs
 from inspector.ui.history_model import PagedTableModel, defect_model, local_time, part_model
 from inspector.ui.live_view import CLASS_COLOURS
@@ -60,6 +60,14 @@ def export_folder() -> Path:
     wherever the program was started from."""
     documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     return Path(documents) if documents else Path.home()
+
+
+def _run_label(run: Run, parts: int) -> str:
+    """A run as the operator picks it: when, what it watched, with which model and backend, and
+    how many parts it decided."""
+    model = Path(run.model_path).name
+    started = local_time(run.started_at)[:16]
+    return f"run {run.id} · {started} · {run.source} · {model} · {run.backend} · {parts} parts"
 
 
 def _to_utc(edit: QDateTimeEdit) -> datetime:
@@ -189,10 +197,8 @@ class HistoryView(QWidget):
             self.until_edit.blockSignals(True)
             self.until_edit.setDateTime(QDateTime.currentDateTime())
             self.until_edit.blockSignals(False)
-        runs = [
-            (f"run {r.id} · {local_time(r.started_at)[:16]} · {r.source}", r.id)
-            for r in list_runs(self.engine)
-        ]
+        parts = parts_per_run(self.engine)
+        runs = [(_run_label(r, parts.get(r.id, 0)), r.id) for r in list_runs(self.engine)]
         for combo, items in (
             (self.run_combo, list(reversed(runs))),
             (self.class_combo, [(name, name) for name in sorted(class_counts(self.engine))]),

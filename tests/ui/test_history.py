@@ -100,13 +100,15 @@ def defects_view(qtbot, engine, db_path) -> HistoryView:
 
 
 def test_parts_view_filters_and_shows_a_part_with_its_defects_on_its_image(qtbot, logged, db_path):
-    engine, _ = logged
+    engine, runs = logged
     view = HistoryView(engine, db_path.parent)
     qtbot.addWidget(view)
     view.resize(1200, 600)
     view.show()
     view.reload()
     assert view.showing_parts and view.model.rowCount() == 6 and view.summary.text() == "6 parts match"
+    label = view.run_combo.itemText(view.run_combo.findData(runs[2]))
+    assert label.startswith(f"run {runs[2]} · ") and label.endswith("· demo.pt · eager · 6 parts")
     assert not view.min_conf.isVisible() and view.verdict_combo.isVisible()
     view.verdict_combo.setCurrentIndex(view.verdict_combo.findData("NG"))
     assert {view.model.row_at(r).part for r in range(view.model.rowCount())} == {1, 3, 5}
