@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from filelock import FileLock, Timeout
 from platformdirs import user_data_path
-from sqlalchemy import URL, Engine, create_engine, event, inspect, select
+from sqlalchemy import URL, Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -60,7 +60,7 @@ def open_database(path: str | Path) -> Engine:
     event.listen(engine, "connect", _on_connect)
     try:
         with _opening(path):
-            _prepare(engine, path)
+            _prepare(engine, path, _schema_of(path))
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc
@@ -102,17 +102,36 @@ def _held(path: Path, suffix: str, timeout: float, busy: str) -> Iterator[None]:
         lock.release()
 
 
-def _prepare(engine: Engine, path: Path) -> None:
-    with engine.connect() as connection:
-        tables = set(inspect(connection).get_table_names())
-        version = None
-        if "meta" in tables:
-            version = connection.scalar(select(Meta.value).where(Meta.key == "schema_version"))
-        elif tables:
-            names = ", ".join(sorted(tables)[:5])
-            raise StorageError(
-                f"{path} is not an inspector defect log (its tables: {names}); give another --db"
-            )
+def _schema_of(path: Path) -> int | None:
+    """The schema version of the log at ``path`` (``None``: no log there yet), read without
+    changing the file; another program's SQLite file, a newer log, or a file that is no SQLite
+    database at all is refused before anything is written to it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            query = "SELECT value FROM meta WHERE key = 'schema_version'"
+            row = conn.execute(query).fetchone() if "meta" in tables else None
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot use database {path}: {exc}") from exc
+    if not tables:
+        return None
+    if row is None:
+        names = ", ".join(sorted(tables)[:5])
+        raise StorageError(f"{path} is not an inspector defect log (its tables: {names}); give another --db")
+    version = str(row[0])
+    if not version.isdigit():
+        raise StorageError(f"{path} has an unreadable schema version {version!r}; give another --db")
+    if int(version) > SCHEMA_VERSION:
+        raise StorageError(
+            f"database {path} has schema {version}, newer than this inspector "
+            f"({SCHEMA_VERSION}); upgrade inspector or use another --db"
+        )
+    return int(version)
+
+
+def _prepare(engine: Engine, path: Path, version: int | None) -> None:
     if version is None:
         Base.metadata.create_all(engine)
         with Session(engine) as session:
@@ -120,15 +139,8 @@ def _prepare(engine: Engine, path: Path) -> None:
             session.commit()
         _migrate(engine, stamp=True)
         return
-    if not str(version).isdigit():
-        raise StorageError(f"{path} has an unreadable schema version {version!r}; give another --db")
-    if int(version) > SCHEMA_VERSION:
-        raise StorageError(
-            f"database {path} has schema {version}, newer than this inspector "
-            f"({SCHEMA_VERSION}); upgrade inspector or use another --db"
-        )
-    if int(version) < SCHEMA_VERSION:
-        backup = _backup(engine, path, int(version))
+    if version < SCHEMA_VERSION:
+        backup = _backup(engine, path, version)
         log.info("upgrading %s from schema %s to %s; its copy: %s", path, version, SCHEMA_VERSION, backup)
     _migrate(engine)
 

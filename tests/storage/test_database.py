@@ -89,6 +89,8 @@ def test_a_file_that_is_no_defect_log_is_refused_and_left_alone(tmp_path):
     with pytest.raises(StorageError, match="not an inspector defect log \\(its tables: invoices\\)"):
         open_database(other)
     assert rows(other, "SELECT name FROM sqlite_master") == [("invoices",)]
+    assert rows(other, "PRAGMA journal_mode") == [("delete",)], "not even switched to WAL"
+    assert not other.with_name("other.sqlite-wal").exists()
 
 
 def test_unusable_database_paths(tmp_path):
