@@ -12,7 +12,7 @@ from sqlalchemy import Engine, Select, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from inspector.storage.models import Defect, Part
-from inspector.storage.queries import ordered, stream_csv
+from inspector.storage.queries import detached, ordered, stream_csv
 
 SORTABLE = ("decided_at", "run_id", "part", "verdict", "kind", "first_frame", "id")
 CSV_COLUMNS = (
@@ -91,12 +91,9 @@ def query_parts(
     offset: int = 0,
 ) -> list[Part]:
     """One page of parts with their defects loaded, detached so any thread may read them."""
-    stmt = ordered(flt.apply(select(Part)), Part, SORTABLE, order_by, descending)
-    stmt = stmt.limit(limit).offset(offset)
-    with Session(engine, expire_on_commit=False) as session:
-        rows = list(session.scalars(stmt.options(selectinload(Part.defects))))
-        session.expunge_all()
-    return rows
+    with_defects = select(Part).options(selectinload(Part.defects))
+    stmt = ordered(flt.apply(with_defects), Part, SORTABLE, order_by, descending)
+    return detached(engine, stmt.limit(limit).offset(offset))
 
 
 def export_parts_csv(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -103,11 +104,7 @@ def query_defects(
     """One page of defects with their parts, detached from the session so any thread may read them."""
     with_parts = select(Defect).options(selectinload(Defect.part).selectinload(Part.defects))
     stmt = ordered(flt.apply(with_parts), Defect, SORTABLE, order_by, descending)
-    stmt = stmt.limit(limit).offset(offset)
-    with Session(engine, expire_on_commit=False) as session:
-        rows = list(session.scalars(stmt))
-        session.expunge_all()
-    return rows
+    return detached(engine, stmt.limit(limit).offset(offset))
 
 
 def class_counts(engine: Engine, flt: DefectFilter = DefectFilter()) -> dict[str, int]:
@@ -117,10 +114,16 @@ def class_counts(engine: Engine, flt: DefectFilter = DefectFilter()) -> dict[str
 
 
 def list_runs(engine: Engine) -> list[Run]:
+    return detached(engine, select(Run).order_by(Run.id))
+
+
+def detached(engine: Engine, stmt: Select) -> list[Any]:
+    """The rows ``stmt`` selects, with what it loads, detached from their session so that any
+    thread may read them."""
     with Session(engine, expire_on_commit=False) as session:
-        runs = list(session.scalars(select(Run).order_by(Run.id)))
+        rows = list(session.scalars(stmt))
         session.expunge_all()
-    return runs
+    return rows
 
 
 def export_csv(

@@ -4,7 +4,7 @@ part's image, export what is shown to CSV."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Engine
 
+from inspector.shifts import naive_utc
 from inspector.storage.models import Defect, Part, Run
 from inspector.storage.part_queries import PartFilter, export_parts_csv, parts_per_run
 from inspector.storage.queries import DefectFilter, class_counts, export_csv, list_runs
@@ -71,8 +72,7 @@ def _run_label(run: Run, parts: int) -> str:
 
 
 def _to_utc(edit: QDateTimeEdit) -> datetime:
-    local = edit.dateTime().toPython()
-    return local.astimezone(UTC).replace(tzinfo=None)
+    return naive_utc(edit.dateTime().toPython())  # the edit's time is the operator's local time
 
 
 class HistoryView(QWidget):
