@@ -237,8 +237,9 @@ class Inspector:
         """A tracked defect, placed on its part's image (the part's best frame)."""
         box = d.pictured if d.pictured is not None else d.box
         frames = (d.frames, d.first_frame, d.last_frame)
-        seen = d.seen_at
-        return self._record(seen, p.best_frame, d.class_name, d.confidence, box, backend, image, frames, name)
+        return self._record(
+            d.seen_at, p.best_frame, d.class_name, d.confidence, box, backend, image, frames, name
+        )
 
     def _frame_record(self, frame: Frame, d: Detection, backend: str) -> DefectRecord:
         # when the part was in view, which is what a line's other records are matched against; the
