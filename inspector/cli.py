@@ -17,6 +17,7 @@ from inspector.errors import InspectorError
 from inspector.inspection.rules import parse_roi
 from inspector.line.config import LineConfig
 from inspector.logs import log_path, setup_logging
+from inspector.outputs.config import OutputsConfig, redact
 from inspector.paths import compile_cache_dir, demo_model_path
 from inspector.shifts import DEFAULT_SHIFTS, Shifts, naive_utc
 
@@ -84,6 +85,13 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"window: local times shifts start at (default {DEFAULT_SHIFTS}; remembered)",
     )
+    plant = p.add_argument_group("plant links (none unless given; see the README)")
+    plant.add_argument("--station", default=None, help="this station's name in messages (default: host name)")
+    plant.add_argument("--plc", default=None, help="PLC over Modbus TCP: modbus://HOST[:PORT][?coil=0&…]")
+    plant.add_argument(
+        "--mqtt", default=None, help="MQTT broker: mqtt[s]://[USER@]HOST[:PORT][/TOPIC/PREFIX]"
+    )
+    plant.add_argument("--opcua", default=None, help="serve OPC UA here: opc.tcp://HOST:PORT")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,9 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stride", type=int, default=20, help="line frames between dataset frames")
     train.add_argument("--device", default="0", help="ultralytics device: 0, cpu, ...")
     train.add_argument("--workers", type=int, default=8)
-    train.add_argument(
-        "--init", default=None, help="start from these weights (the layers whose shapes fit)"
-    )
+    train.add_argument("--init", default=None, help="start from these weights (the layers whose shapes fit)")
     return parser
 
 
@@ -297,7 +303,11 @@ def _cmd_window(args: argparse.Namespace) -> int:
 
     db = args.db or _default_db()
     with one_station(db):
-        return run_app(config, db, args.exit_after, args.screenshot, given, shifts)
+        return run_app(config, db, args.exit_after, args.screenshot, given, shifts, _plant(args))
+
+
+def _plant(args: argparse.Namespace) -> OutputsConfig:
+    return OutputsConfig.parse(args.station, args.plc, args.mqtt, args.opcua)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -310,7 +320,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--frames must be at least 1")
     config, _ = _line_config(args)
     summary = run_headless(
-        config, args.db or _default_db(), args.frames, args.detections_out, parts_out=args.parts_out
+        config,
+        args.db or _default_db(),
+        args.frames,
+        args.detections_out,
+        parts_out=args.parts_out,
+        plant=_plant(args),
     )
     print(json.dumps(summary) if args.json else format_summary(summary))
     if summary["source_error"] or summary["output_error"]:
@@ -566,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": _cmd_bench,
         "cache": _cmd_cache,
     }
-    log.info("inspector %s", " ".join(argv if argv is not None else sys.argv[1:]))
+    log.info("inspector %s", redact(" ".join(argv if argv is not None else sys.argv[1:])))
     try:
         return handlers[args.command](args)
     except InspectorError as exc:

@@ -13,6 +13,8 @@ from inspector.inspection.parts import PartVerdict
 from inspector.line.config import LineConfig
 from inspector.line.station import Station
 from inspector.line.switch import FAILED, FELL_BACK, PROGRESS, SwitchEvent
+from inspector.outputs.config import OutputsConfig
+from inspector.outputs.messages import part_json
 from inspector.pipeline import InspectionResult
 from inspector.stop_signals import stop_signals_interrupt
 from inspector.storage.queries import DefectFilter, count_defects
@@ -27,12 +29,13 @@ def run_headless(
     detections_out: Path | None = None,
     say: Say = lambda m: print(m, file=sys.stderr),
     parts_out: Path | None = None,
+    plant: OutputsConfig | None = None,
 ) -> dict[str, Any]:
     """Run the line and return the summary. Bad input raises an ``InspectorError``."""
     detections_file = _Output(detections_out, "detections") if detections_out else None
     parts_file = _Output(parts_out, "parts") if parts_out else None
     outputs = [out for out in (detections_file, parts_file) if out is not None]
-    station = Station(db_path, on_message=say)
+    station = Station(db_path, on_message=say, outputs=plant)
     interrupted: str | None = None  # the stop signal's name
     try:
         line = station.build_line(config, on_status=say, wait_for_compile=True, check_source=True)
@@ -58,6 +61,7 @@ def run_headless(
     finally:
         for out in outputs:
             out.close()
+        station.outputs.close()
         station.writer.stop()
     output_error = next((out.error for out in outputs if out.error), None)
     for message in (error, output_error):
@@ -133,32 +137,6 @@ def _write_parts(fh: _Output | None, parts: Sequence[PartVerdict]) -> None:
     if fh is not None:
         for part in parts:
             fh.write(json.dumps(part_json(part)) + "\n")
-
-
-def part_json(part: PartVerdict) -> dict[str, Any]:
-    """One decided part as a ``--parts-out`` line: frame pixels at its best frame."""
-    return {
-        "part": part.part,
-        "kind": part.kind,
-        "verdict": part.verdict,
-        "first_frame": part.first_frame,
-        "last_frame": part.last_frame,
-        "best_frame": part.best_frame,
-        "box": [round(v, 2) for v in part.box],
-        "defects": [
-            {
-                "class": d.class_name,
-                "confidence": round(d.confidence, 4),
-                "x1": round(d.box[0], 2),
-                "y1": round(d.box[1], 2),
-                "x2": round(d.box[2], 2),
-                "y2": round(d.box[3], 2),
-                "frame": d.frame,
-                "frames": d.frames,
-            }
-            for d in part.defects
-        ],
-    }
 
 
 def _switch_reporter(say: Say) -> Callable[[SwitchEvent], None]:

@@ -232,6 +232,15 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--detections-out", str(tmp_path / "absent" / "d.jsonl")], "cannot write the detections file"),
         (["--source", "96"], "cannot open camera 96"),
         (["--source", str(_junk_folder(tmp_path))], "none of the 1 images"),
+        (["--plc", "http://plc"], "expected modbus://HOST"),
+        (["--plc", "modbus://plc?pulse_ms=0"], "pulse_ms must be a whole number within 10..10000"),
+        (["--plc", "modbus://plc:99999"], "out of range"),
+        (["--plc", "modbus://plc?coil=1&speed=2"], "unknown setting speed"),
+        (["--mqtt", "mqtt://broker/site/#"], "may not hold +, #"),
+        (["--mqtt", "mqtts://broker?ca=/absent.pem"], "ca file /absent.pem does not exist"),
+        (["--mqtt", "mqtt://user:s3cret@broker?qos=2"], "--mqtt: unknown setting qos"),
+        (["--opcua", "opc.tcp://admin@127.0.0.1:4840"], "needs a password in INSPECTOR_OPCUA_PASSWORD"),
+        (["--station", "line/1"], "a station name may not"),
     ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda:0"], "no CUDA GPU"))
@@ -285,6 +294,15 @@ def test_refusals_and_their_reasons_are_in_the_log(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     log = next((tmp_path / "state").rglob("inspector.log")).read_text()
     assert "refused: iou must be a number within 0..1" in log
+
+
+def test_a_password_given_in_a_link_url_is_never_printed_or_logged(tmp_path):
+    url = "mqtt://line7:s3cret@127.0.0.1:9/plant?ca=/absent.pem"
+    proc = run_cli("run", "--headless", "--mqtt", url, XDG_STATE_HOME=str(tmp_path / "state"))
+    log = next((tmp_path / "state").rglob("inspector.log")).read_text()
+    assert proc.returncode == 2 and "ca file /absent.pem does not exist" in proc.stderr
+    assert "mqtt://line7:***@127.0.0.1:9/plant" in log
+    assert "s3cret" not in proc.stderr + proc.stdout + log
 
 
 def test_a_failing_compile_falls_back_to_eager_and_says_why(tmp_path):

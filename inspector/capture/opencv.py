@@ -26,6 +26,7 @@ class _VideoCaptureSource:
         self._cancelled = threading.Event()
         self.frame_pool: FrameBuffers | None = None
         self._shape: tuple[int, ...] | None = None  # the last frame's, to find a pool slot for the next
+        self.reconnecting = False  # a lost camera or stream is being reopened
 
     def _open_capture(self) -> cv2.VideoCapture | None:
         cap = cv2.VideoCapture(self._target)
@@ -88,6 +89,13 @@ class CameraSource(_VideoCaptureSource):
         frame = self._grab() if self._cap is not None else None
         if frame is not None:
             return frame
+        self.reconnecting = True
+        try:
+            return self._reconnect()
+        finally:
+            self.reconnecting = False
+
+    def _reconnect(self) -> Frame | None:
         delay = self.first_backoff_s
         for attempt in range(1, self.reconnect_attempts + 1):
             self._on_status(

@@ -124,8 +124,15 @@ class _DefectTrack:
         confidence, box, sight = self.best
         name = self.votes.most_common(1)[0][0]
         return PartDefect(
-            name, confidence, box, sight.frame, self.frames, self.first_frame, self.last_frame,
-            sight.wall_time, pictured,
+            name,
+            confidence,
+            box,
+            sight.frame,
+            self.frames,
+            self.first_frame,
+            self.last_frame,
+            sight.wall_time,
+            pictured,
         )
 
     def at(self, frame: int, shift: tuple[float, float]) -> Box:

@@ -20,6 +20,8 @@ from inspector.inspection.rules import InspectionRules
 from inspector.line.config import LineConfig
 from inspector.line.stats import LatestResult, LineStats
 from inspector.line.switch import FELL_BACK, SWAPPED, BackendSwitch, SwitchEvent
+from inspector.outputs.hub import Outputs
+from inspector.outputs.messages import COMPILING, PAUSED, RUNNING, SOURCE_LOST, STARTING, STOPPED
 from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
 from inspector.storage.writer import DefectWriter, RunEventRecord, utc_at
 
@@ -44,6 +46,7 @@ class Line:
         compiled: CompiledBackend,
         writer: DefectWriter,
         run_id: int,
+        outputs: Outputs,
         latency_samples: int = 10_000,
     ) -> None:
         self.config = config
@@ -63,6 +66,9 @@ class Line:
             self.engine, compiled, config.mode, model.device.type == "cuda" if ahead is None else ahead
         )
         self.switch.subscribe(self._record_swap)
+        self.switch.subscribe(lambda _event: self._report_state())  # a compile the run waits for
+        self.outputs = outputs
+        self._ended: str | None = None  # the state once the loop has ended
         self.compile_s = 0.0  # time the run waited for a compile before its first frame
         self._writer = writer
         self._stop = threading.Event()
@@ -88,6 +94,21 @@ class Line:
     def part_classes(self) -> frozenset[str]:
         return self.inspector.parts.config.part_classes if self.inspector.parts else frozenset()
 
+    def state(self) -> str:
+        """The line's state as the plant sees it (the PLC's state register, MQTT's state topic)."""
+        if self._ended is not None:
+            return self._ended
+        if self.paused.is_set():
+            return PAUSED
+        if getattr(self.source, "reconnecting", False):
+            return SOURCE_LOST
+        if self.switch.compiling and not self.switch.compiling_ahead:
+            return COMPILING
+        return RUNNING if self.inspector.frames else STARTING
+
+    def _report_state(self) -> None:
+        self.outputs.set_state(self.state())
+
     def set_rules(self, rules: InspectionRules) -> None:
         """Takes effect on the next frame: the rules object is swapped whole, never edited."""
         self.inspector.rules = rules
@@ -108,6 +129,7 @@ class Line:
         capture.start()
         try:
             while not self._stop.is_set() and (frames is None or self.inspector.frames < frames):
+                self._report_state()
                 frame = self.slot.take(timeout=0.1)
                 if frame is None:
                     if self.slot.closed:
@@ -122,6 +144,8 @@ class Line:
                 result = self.inspector.process(frame)
                 self.switch.after_frame(frame)
                 self.stats.add(result)
+                if result.decided:
+                    self.outputs.decided(result.decided, result.backend)
                 self.latest.put(result)
                 if on_result is not None:
                     on_result(result)
@@ -132,6 +156,8 @@ class Line:
             capture.join(timeout=10)
             if capture.is_alive():
                 log.warning("the capture thread of %s did not end within 10 s", self.source.name)
+            self._ended = SOURCE_LOST if self.slot.error else STOPPED
+            self._report_state()
         return self.slot.error
 
     def stop(self) -> None:
@@ -151,6 +177,9 @@ class Line:
         now = time.perf_counter()
         for part in done:
             self.stats.add_part(part, now)
+        self.outputs.decided(done, self.engine.backend.label)
+        self._ended = self._ended or STOPPED
+        self._report_state()
         self._writer.end_run(self.run_id, self.inspector.frames)
         return done
 

@@ -16,6 +16,8 @@ from inspector.inference.model import DetectorModel, file_sha256, load_detector,
 from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
+from inspector.outputs.config import OutputsConfig
+from inspector.outputs.hub import Outputs, build_outputs
 from inspector.pipeline import Inspector
 from inspector.storage.database import open_database
 from inspector.storage.writer import LOG_RECOVERED, DefectWriter, ErrorCallback, RunInfo
@@ -29,14 +31,18 @@ def available_devices() -> list[str]:
 
 
 class Station:
-    """What outlives one line: the defect log (its database and its one writer) and the models
-    loaded so far. Lines come and go (a new source or model restarts the line); the station stays.
+    """What outlives one line: the defect log (its database and its one writer), the links to the
+    plant and the models loaded so far. Lines come and go (a new source or model restarts the
+    line); the station, and its connections, stay.
     """
 
-    def __init__(self, db_path: Path, on_message: ErrorCallback | None = None) -> None:
+    def __init__(
+        self, db_path: Path, on_message: ErrorCallback | None = None, outputs: OutputsConfig | None = None
+    ) -> None:
         self.db_path = Path(db_path).expanduser()
         self.db = open_database(self.db_path)
         self.writer = DefectWriter(self.db, self.db_path, on_error=on_message).start()
+        self.outputs: Outputs = build_outputs(outputs or OutputsConfig(), self.db)
         self._models: dict[tuple[str, str], DetectorModel] = {}
         self._models_lock = threading.Lock()
 
@@ -86,11 +92,21 @@ class Station:
         run_id = self.writer.begin_run(
             RunInfo(source.name, model.path, model.sha256, backend, device_name, settings)
         )
+        self.outputs.begin_run(run_id, model.sha256, {name: i for i, name in model.names.items()})
         inspector = Inspector(
             engine, rules, self.writer, run_id, config.save_images, book, log_frames=config.log_frames
         )
         line = Line(
-            config, source, model, device_name, inspector, compiled, self.writer, run_id, latency_samples
+            config,
+            source,
+            model,
+            device_name,
+            inspector,
+            compiled,
+            self.writer,
+            run_id,
+            self.outputs,
+            latency_samples,
         )
         if config.backend == "compiled":
             line.switch.want_compiled(config.mode, wait=wait_for_compile)
@@ -105,6 +121,7 @@ class Station:
             return model
 
     def close(self) -> None:
-        """Commit what is queued and let the database go."""
+        """Tell the plant the station stopped, commit what is queued, and let the database go."""
+        self.outputs.close()
         self.writer.stop()
         self.db.dispose()

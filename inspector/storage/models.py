@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2  # the migrations in inspector/storage/migrations lead to it
+SCHEMA_VERSION = 3  # the migrations in inspector/storage/migrations lead to it
 
 
 class Base(DeclarativeBase):
@@ -121,3 +121,15 @@ class Defect(Base):
     part: Mapped[Part | None] = relationship(back_populates="defects")
 
     __table_args__ = (Index("ix_defects_run_time", "run_id", "detected_at"),)
+
+
+class OutboxMessage(Base):
+    """A message for the plant's broker, kept until the broker acknowledged it (store and forward)."""
+
+    __tablename__ = "outbox"
+    # ids only grow (a deleted id is never reused): the sender tells new messages by their id
+    __table_args__: ClassVar[dict[str, bool]] = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    topic: Mapped[str] = mapped_column(String(1024))
+    payload: Mapped[str] = mapped_column(Text)

@@ -228,8 +228,7 @@ class DefectWriter:
             self._commit(session)
             if self.pending:
                 self._on_error(
-                    f"{self.pending} defects could not be written to the defect log: "
-                    f"{self._last_error}"
+                    f"{self.pending} defects could not be written to the defect log: {self._last_error}"
                 )
             return True
         return False
@@ -369,7 +368,6 @@ class DefectWriter:
                 path.unlink(missing_ok=True)  # no partial image left behind
             return None
         return str(path.relative_to(self._db_dir))
-
 
 
 def _corners(box: tuple[float, float, float, float]) -> dict[str, float]:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from inspector.line.config import LineConfig
+from inspector.outputs.config import OutputsConfig
 from inspector.paths import app_icon_path
 from inspector.shifts import Shifts
 from inspector.ui.qt_env import release_opencv_qt_paths
@@ -18,6 +19,7 @@ def run_app(
     screenshot: Path | None = None,
     given: frozenset[str] = frozenset(),
     shifts: Shifts | None = None,
+    plant: OutputsConfig | None = None,
 ) -> int:
     """Open the station on the remembered line (or the demo line) and run until it is closed;
     the settings in ``given`` (and ``shifts``, when given) came from the command line and win over
@@ -37,7 +39,7 @@ def run_app(
     app.setWindowIcon(QIcon(str(app_icon_path())))
     settings = station_settings()
     config = remembered_config(settings, config, given)
-    window = MainWindow(config, db_path, remembered_shifts(settings, shifts))
+    window = MainWindow(config, db_path, remembered_shifts(settings, shifts), plant)
     geometry = settings.value("window/geometry")
     if geometry is not None:
         window.restoreGeometry(geometry)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
 from inspector.line.station import LOG_RECOVERED, Station
+from inspector.outputs.config import OutputsConfig
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
@@ -41,7 +42,13 @@ GAUGE_SAMPLES = 600  # the latency table describes the last this many frames
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, config: LineConfig, db_path: Path, shifts: Shifts | None = None) -> None:
+    def __init__(
+        self,
+        config: LineConfig,
+        db_path: Path,
+        shifts: Shifts | None = None,
+        plant: OutputsConfig | None = None,
+    ) -> None:
         super().__init__()
         # Python's collector runs in whichever thread allocates; one that frees Qt objects outside
         # the GUI thread crashes the app (seen: in the model loader's thread). Collect here instead.
@@ -51,7 +58,7 @@ class MainWindow(QMainWindow):
         shifts = shifts or Shifts.parse(DEFAULT_SHIFTS)
         self._messages = Relay()
         self._messages.sent.connect(self._on_writer_message)
-        self.station = Station(db_path, on_message=self._messages.sent.emit)
+        self.station = Station(db_path, on_message=self._messages.sent.emit, outputs=plant)
         self.line: Line | None = None
         self.inspection_thread: LineThread | None = None
         self._builder: LineBuilder | None = None

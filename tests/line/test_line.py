@@ -61,7 +61,6 @@ def test_a_paused_line_lets_frames_go_uninspected_and_stop_ends_it_from_another_
 def test_the_run_records_which_backend_inspected_which_frames(station):
     line = station.build_line(CONFIG.with_(backend="compiled", mode="default"), wait_for_compile=True)
 
-
     def flip_after_frame_5(result):
         if result.frame.index == 5:
             line.switch.want_eager()  # as the operator would, mid-run: the swap waits for the next frame

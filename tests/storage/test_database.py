@@ -73,11 +73,12 @@ def test_the_migrations_from_nothing_give_the_tables_a_new_database_gets(tmp_pat
 
 def test_a_newer_schema_is_refused_and_left_alone(db_path):
     open_database(db_path).dispose()
+    newer = str(SCHEMA_VERSION + 1)
     with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-    with pytest.raises(StorageError, match="schema 3, newer than this inspector"):
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (newer,))
+    with pytest.raises(StorageError, match=f"schema {newer}, newer than this inspector"):
         open_database(db_path)
-    assert rows(db_path, "SELECT value FROM meta") == [("3",)]
+    assert rows(db_path, "SELECT value FROM meta") == [(newer,)]
     assert not list(db_path.parent.glob("*backup*"))
 
 

@@ -159,8 +159,22 @@ def part_record(run_id, part, defects=(), image=None):
     now = utc_now()
     classes = tuple(sorted({d.class_name for d in defects}))
     return PartRecord(
-        run_id, part, "plate", "NG" if defects else "OK", classes, now, now, now, 3, 40, 20,
-        (100.0, 50.0, 300.0, 200.0), "eager", tuple(defects), image, (92, 42),
+        run_id,
+        part,
+        "plate",
+        "NG" if defects else "OK",
+        classes,
+        now,
+        now,
+        now,
+        3,
+        40,
+        20,
+        (100.0, 50.0, 300.0, 200.0),
+        "eager",
+        tuple(defects),
+        image,
+        (92, 42),
     )
 
 
@@ -169,7 +183,15 @@ def test_a_part_is_one_row_and_its_defects_point_at_it_and_at_its_image(db_path)
     writer = DefectWriter(engine, db_path).start()
     run_id = writer.begin_run(INFO)
     tracked = DefectRecord(
-        run_id, utc_now(), 20, "dent", 0.8, (150.0, 80.0, 170.0, 100.0), "eager", frames=30, first_frame=5,
+        run_id,
+        utc_now(),
+        20,
+        "dent",
+        0.8,
+        (150.0, 80.0, 170.0, 100.0),
+        "eager",
+        frames=30,
+        first_frame=5,
         last_frame=34,
     )
     picture = np.full((170, 220, 3), 90, np.uint8)
