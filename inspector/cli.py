@@ -206,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-only", action="store_true", help="only time following parts (no model, any device)"
     )
     bench.add_argument(
+        "--outputs",
+        action="store_true",
+        help="time the plant links on loopback: verdict to reject coil, and the line with links on vs off",
+    )
+    bench.add_argument(
         "--switch",
         type=float,
         default=0.0,
@@ -499,6 +504,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from inspector.lab.bench import BenchOptions, format_bench, run_bench
     from inspector.lab.tracking_bench import format_tracking, measure_tracking
 
+    if args.outputs:
+        from inspector.lab.outputs_bench import format_outputs, measure_outputs
+
+        report = measure_outputs(args.iters, args.iters, args.device, _demo_or(args.weights), args.imgsz)
+        print(json.dumps({"outputs": report}) if args.json else format_outputs(report))
+        return 0
     if args.tracking_only:
         tracking = measure_tracking()
         print(json.dumps({"tracking": tracking}) if args.json else format_tracking(tracking))

@@ -121,3 +121,17 @@ class LoopbackPlc:
             await self._server.serving
 
         asyncio.run(main())
+
+
+def main() -> None:
+    """``python -m inspector.lab.loopback_plc PORT``: serve until killed, in a process of its own
+    (as a real PLC is: the bench's timings then share no interpreter with it)."""
+    import sys
+
+    plc = LoopbackPlc(int(sys.argv[1])).start()
+    print(f"loopback PLC at {plc.url}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

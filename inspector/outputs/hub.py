@@ -93,6 +93,10 @@ def build_outputs(config: OutputsConfig, db: Engine) -> Outputs:
         from inspector.outputs.plc import PlcLink
 
         links.append(PlcLink(config.plc))
+    if config.opcua is not None:
+        from inspector.outputs.opcua import OpcUaLink
+
+        links.append(OpcUaLink(config.opcua, config.station))
     if config.mqtt is not None:
         from inspector.outputs.mqtt import MqttLink
         from inspector.storage.outbox import Outbox

@@ -33,7 +33,7 @@ from collections import deque
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from inspector.outputs.config import PlcConfig
+from inspector.outputs.config import PLC_REGISTERS, PlcConfig
 from inspector.outputs.link import CONNECTED, RETRYING, Link
 from inspector.outputs.messages import STATE_CODES, Counters, PartMessage, Update
 
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # matters (connected, retrying and why) in one line of its own
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
-BLOCK = 16  # registers the station writes
+BLOCK = PLC_REGISTERS
 HEARTBEAT_S = 1.0
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
 

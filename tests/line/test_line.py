@@ -93,3 +93,30 @@ def test_the_demo_line_is_judged_part_by_part(station):
     logged = sum(len(p.defects) for p in parts)
     assert line.inspector.defects_logged == logged == count_defects(station.db) > 0
     assert "plate" not in (line.inspector.rules.defect_classes or ()), "a part is never a defect"
+
+
+def test_the_plant_sees_the_line_starting_running_paused_and_stopped(station):
+    line = station.build_line(CONFIG.with_(source="synthetic:fps=30"))
+    seen: list[str] = []
+    original = station.outputs.set_state
+    station.outputs.set_state = lambda state: (seen.append(state), original(state))  # type: ignore[method-assign]
+    runner = threading.Thread(target=line.run)
+    runner.start()
+    deadline = threading.Event()
+    try:
+        while line.inspector.frames < 3 and not deadline.wait(0.05):
+            pass
+        assert line.state() == station.outputs.state == "running"
+        line.paused.set()
+        while station.outputs.state != "paused" and not deadline.wait(0.05):
+            pass
+        line.paused.clear()
+        while station.outputs.state != "running" and not deadline.wait(0.05):
+            pass
+    finally:
+        line.stop()
+        runner.join(10)
+    line.close()
+    assert station.outputs.state == "stopped"
+    changes = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
+    assert changes == ["starting", "running", "paused", "running", "stopped"]

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from inspector.inspection.parts import NG, OK, PartDefect, PartVerdict
-from inspector.lab.loopback_plc import LoopbackPlc, free_port
+from inspector.lab.loopback_broker import LoopbackBroker, mosquitto
+from inspector.lab.loopback_plc import LoopbackPlc
 
 CLASS_IDS = {"scratch": 0, "dent": 1, "stain": 2, "crack": 3, "plate": 4, "washer": 5}
 
@@ -42,52 +39,11 @@ def plc() -> Iterator[LoopbackPlc]:
     server.stop()
 
 
-def mosquitto() -> str | None:
-    """The broker's binary; Debian puts it in /usr/sbin, outside a user's PATH."""
-    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
-
-
-class Broker:
-    """mosquitto on a free loopback port; ``stop`` and ``start`` to play an outage."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.config = folder / "mosquitto.conf"
-        # sessions are saved each second, so a consumer's queued messages outlive a killed broker
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {folder}/\nautosave_interval 1\n"
-        )
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Broker:
-        self.proc = subprocess.Popen(
-            [mosquitto() or "mosquitto", "-c", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._listening, 10, "mosquitto listening")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-
 @pytest.fixture
-def broker(tmp_path) -> Iterator[Broker]:
+def broker(tmp_path) -> Iterator[LoopbackBroker]:
     if mosquitto() is None:
         pytest.fail("mosquitto is not installed: `apt-get install mosquitto` (.ci/run does)")
-    server = Broker(tmp_path).start()
+    server = LoopbackBroker(tmp_path).start()
     yield server
     server.stop()
 
