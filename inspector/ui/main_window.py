@@ -34,6 +34,7 @@ from inspector.ui.panels.counts_panel import CountsPanel
 from inspector.ui.panels.gauges_panel import GaugesPanel
 from inspector.ui.panels.inference_panel import InferencePanel
 from inspector.ui.panels.line_panel import LinePanel
+from inspector.ui.panels.outputs_panel import OutputsPanel
 from inspector.ui.panels.rules_panel import RulesPanel
 from inspector.ui.settings import remember, station_settings
 from inspector.ui.workers import LineBuilder, LineThread, Relay
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.rules.changed.connect(self._on_rules_changed)
         self.gauges = GaugesPanel(big)
         self.counts = CountsPanel(self.station.db, shifts)
+        self.plant = OutputsPanel(self.station.outputs)
 
         self.view = LiveView()
         live = QWidget()
@@ -114,7 +116,7 @@ class MainWindow(QMainWindow):
         panel.setFixedWidth(380)
         col = QVBoxLayout(panel)
         col.setContentsMargins(0, 0, 0, 0)
-        for box in (self.line_panel, self.counts, self.inference, self.rules, self.gauges):
+        for box in (self.line_panel, self.counts, self.plant, self.inference, self.rules, self.gauges):
             col.addWidget(box)
         col.addStretch(1)
         area = QScrollArea()
@@ -244,6 +246,7 @@ class MainWindow(QMainWindow):
         self.inference.show_active(result.backend)
 
     def _update_gauges(self) -> None:
+        self.plant.refresh()
         if self.line is None:
             return
         self.view.update()  # a verdict that grew stale while no frame came is shown as such
