@@ -16,6 +16,7 @@ from inspector.capture.spec import SOURCE_HELP
 from inspector.errors import InspectorError
 from inspector.inspection.rules import parse_roi
 from inspector.line.config import LineConfig
+from inspector.line.recipes import Recipe
 from inspector.logs import log_path, setup_logging
 from inspector.outputs.config import OutputsConfig, redact
 from inspector.paths import compile_cache_dir, demo_model_path
@@ -85,6 +86,8 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"window: local times shifts start at (default {DEFAULT_SHIFTS}; remembered)",
     )
+    p.add_argument("--recipes", type=Path, default=None, help="TOML file of numbered recipes (see README)")
+    p.add_argument("--recipe", type=int, default=None, help="the recipe to start with (its number)")
     plant = p.add_argument_group("plant links (none unless given; see the README)")
     plant.add_argument("--station", default=None, help="this station's name in messages (default: host name)")
     plant.add_argument("--plc", default=None, help="PLC over Modbus TCP: modbus://HOST[:PORT][?coil=0&…]")
@@ -308,11 +311,24 @@ def _cmd_window(args: argparse.Namespace) -> int:
 
     db = args.db or _default_db()
     with one_station(db):
-        return run_app(config, db, args.exit_after, args.screenshot, given, shifts, _plant(args))
+        plant, recipes = _plant(args), _recipes(args)
+        return run_app(
+            config, db, args.exit_after, args.screenshot, given, shifts, plant, recipes, args.recipe
+        )
 
 
 def _plant(args: argparse.Namespace) -> OutputsConfig:
     return OutputsConfig.parse(args.station, args.plc, args.mqtt, args.opcua)
+
+
+def _recipes(args: argparse.Namespace) -> dict[int, Recipe]:
+    from inspector.line.recipes import load_recipes
+
+    recipes = load_recipes(args.recipes) if args.recipes else {}
+    if args.recipe is not None and args.recipe not in recipes:
+        known = ", ".join(str(n) for n in sorted(recipes)) or "none: give --recipes FILE"
+        raise UsageError(f"--recipe {args.recipe}: no such recipe (recipes: {known})")
+    return recipes
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -331,6 +347,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.detections_out,
         parts_out=args.parts_out,
         plant=_plant(args),
+        recipes=_recipes(args),
+        recipe=args.recipe,
     )
     print(json.dumps(summary) if args.json else format_summary(summary))
     if summary["source_error"] or summary["output_error"]:

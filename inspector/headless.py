@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from inspector.errors import ConfigError
 from inspector.inspection.parts import PartVerdict
 from inspector.line.config import LineConfig
+from inspector.line.recipes import Recipe
 from inspector.line.station import Station
 from inspector.line.switch import FAILED, FELL_BACK, PROGRESS, SwitchEvent
 from inspector.outputs.config import OutputsConfig
@@ -30,12 +31,16 @@ def run_headless(
     say: Say = lambda m: print(m, file=sys.stderr),
     parts_out: Path | None = None,
     plant: OutputsConfig | None = None,
+    recipes: Mapping[int, Recipe] | None = None,
+    recipe: int | None = None,
 ) -> dict[str, Any]:
     """Run the line and return the summary. Bad input raises an ``InspectorError``."""
     detections_file = _Output(detections_out, "detections") if detections_out else None
     parts_file = _Output(parts_out, "parts") if parts_out else None
     outputs = [out for out in (detections_file, parts_file) if out is not None]
-    station = Station(db_path, on_message=say, outputs=plant)
+    station = Station(db_path, on_message=say, outputs=plant, recipes=recipes)
+    if recipe is not None:
+        station.choose_recipe(recipe)
     interrupted: str | None = None  # the stop signal's name
     try:
         line = station.build_line(config, on_status=say, wait_for_compile=True, check_source=True)
@@ -91,6 +96,7 @@ def run_headless(
         "interrupted": interrupted is not None,
         "stopped_by": interrupted,
         "part_classes": sorted(line.part_classes),
+        "recipe": line.recipe.label if line.recipe else None,
         "parts": stats.parts,
         "parts_ok": stats.parts_ok,
         "parts_ng": stats.parts_ng,

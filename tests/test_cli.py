@@ -241,6 +241,8 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--mqtt", "mqtt://user:s3cret@broker?qos=2"], "--mqtt: unknown setting qos"),
         (["--opcua", "opc.tcp://admin@127.0.0.1:4840"], "needs a password in INSPECTOR_OPCUA_PASSWORD"),
         (["--station", "line/1"], "a station name may not"),
+        (["--recipes", str(tmp_path / "absent.toml")], "recipes file"),
+        (["--recipe", "3"], "--recipe 3: no such recipe (recipes: none: give --recipes FILE)"),
     ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda:0"], "no CUDA GPU"))

@@ -36,8 +36,20 @@ class PartsConfig:
     min_frames: int = 3  # frames a defect must be seen on to count
     lost_frames: int = 10  # frames unseen after which a part has left the view
     exit_line: float | None = None  # fraction of the frame's width; parts move towards larger x
+    recipe: str = ""  # the name of the recipe these settings come from
     track_thresh: float = 0.25  # the confidence a box needs to start or surely continue a track
     match_iou: float = 0.2  # the overlap a box needs with where a track should be now
+
+
+@dataclass(frozen=True, slots=True)
+class Judging:
+    """What a part is judged by: fixed when it is first seen, so a recipe changed while it is in
+    view applies from the next part on and no part is judged half by one recipe, half by another."""
+
+    rules: InspectionRules
+    min_frames: int
+    exit_line: float | None
+    recipe: str = ""  # the recipe's name, for the record ("" when none was chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,7 @@ class PartVerdict:
     last_seen: float = 0.0
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     image_origin: tuple[int, int] = (0, 0)
+    recipe: str = ""  # the recipe it was judged by ("" when none was chosen)
 
     @property
     def ng(self) -> bool:
@@ -154,8 +167,11 @@ class _Sighting:
 
 
 class _PartTrack:
-    def __init__(self, key: int, d: Detection, sight: _Sighting, loose: bool = False) -> None:
+    def __init__(
+        self, key: int, d: Detection, sight: _Sighting, judging: Judging, loose: bool = False
+    ) -> None:
         self.key = key  # the tracker's id for it
+        self.judging = judging
         self.number = 0  # its number in the run, as the operator sees it, once it is surely a part
         self.loose = loose  # a defect followed on its own: it belongs to no part kind
         self.kinds: Counter[str] = Counter()
@@ -204,14 +220,12 @@ class _PartTrack:
     def kind(self) -> str:
         return self.kinds.most_common(1)[0][0] if self.kinds else ""
 
-    def counted(self, min_frames: int) -> list[_DefectTrack]:
-        return [t for t in self.defects if t.frames >= min_frames]
+    def counted(self) -> list[_DefectTrack]:
+        return [t for t in self.defects if t.frames >= self.judging.min_frames]
 
-    def verdict_now(self, min_frames: int) -> PartVerdict:
+    def verdict_now(self) -> PartVerdict:
         frame, box = self.best_frame, self.best_box
-        defects = tuple(
-            t.record(box if self.loose else t.at(frame, self.shift)) for t in self.counted(min_frames)
-        )
+        defects = tuple(t.record(box if self.loose else t.at(frame, self.shift)) for t in self.counted())
         return PartVerdict(
             part=self.number,
             kind=self.kind,
@@ -225,6 +239,7 @@ class _PartTrack:
             last_seen=self.last_seen,
             image=self.image,
             image_origin=self.image_origin,
+            recipe=self.judging.recipe,
         )
 
 
@@ -247,6 +262,7 @@ class PartBook:
         self._loose_ids = iter(range(-1, -(2**62), -1))  # loose defects' keys, apart from parts'
         self._loose_id: dict[int, int] = {}
         self._numbers = itertools.count(1)  # parts (and loose defects) numbered as they are confirmed
+        self._judging: Judging | None = None
 
     def update(
         self,
@@ -260,25 +276,43 @@ class PartBook:
         size = (image.shape[1], image.shape[0])
         keep = image if self.keep_images else None
         sight = _Sighting(frame_index, wall_time, keep)
+        judging = self._judging_now(rules)
         kinds = self.config.part_classes
         parts = _one_box_per_part([d for d in detections if d.class_name in kinds])
-        defects = [d for d in detections if rules.is_defect(d) and d.class_name not in kinds]
-        seen = self._track_parts(parts, sight, size)
-        loose = self._assign_defects(defects, seen, sight, size)
-        self._track_loose(loose, sight, size)
-        exit_x = None if self.config.exit_line is None else self.config.exit_line * size[0]
-        decided = self._decide(frame_index, exit_x)
-        k = self.config.min_frames
-        view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted(k))) for p in seen if p.number]
+        judges = {id(t.judging.rules): t.judging.rules for t in self._parts.values() if t.verdict is None}
+        judges[id(rules)] = rules  # parts seen before a change of recipe keep being judged by theirs
+        defects = [
+            d
+            for d in detections
+            if d.class_name not in kinds and any(r.is_defect(d) for r in judges.values())
+        ]
+        seen = self._track_parts(parts, sight, size, judging)
+        loose = [d for d in self._assign_defects(defects, seen, sight, size) if rules.is_defect(d)]
+        self._track_loose(loose, sight, size, judging)
+        decided = self._decide(frame_index, size[0])
+        view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted())) for p in seen if p.number]
         return decided, view
+
+    def _judging_now(self, rules: InspectionRules) -> Judging:
+        """The judging new parts get: one object while rules and settings stay as they are."""
+        c = self.config
+        j = self._judging
+        if j is None or (j.rules, j.min_frames, j.exit_line, j.recipe) != (
+            rules,
+            c.min_frames,
+            c.exit_line,
+            c.recipe,
+        ):
+            j = self._judging = Judging(rules, c.min_frames, c.exit_line, c.recipe)
+        return j
 
     def flush(self) -> list[PartVerdict]:
         """The run ends: every part still followed is decided with what was seen of it."""
-        return self._decide(None, None)
+        return self._decide(None, 0)
 
     # Inside ------------------------------------------------------------------------------------
     def _track_parts(
-        self, parts: list[Detection], sight: _Sighting, size: tuple[int, int]
+        self, parts: list[Detection], sight: _Sighting, size: tuple[int, int], judging: Judging
     ) -> list[_PartTrack]:
         seen = []
         frame = sight.frame
@@ -295,7 +329,7 @@ class PartBook:
                     self._alias[track_id] = track.key
                     taken.add(track.key)
                 else:
-                    track = self._parts[track_id] = _PartTrack(track_id, d, sight)
+                    track = self._parts[track_id] = _PartTrack(track_id, d, sight, judging)
             track.see(d, sight, velocity, size)
             self._number(track)
             seen.append(track)
@@ -304,7 +338,7 @@ class PartBook:
     def _number(self, track: _PartTrack) -> None:
         """A track seen on ``min_frames`` frames is a part: it gets the run's next number (a box
         that flickers for a frame or two is no part, and takes none, so the numbers have no gaps)."""
-        if not track.number and track.sightings >= self.config.min_frames:
+        if not track.number and track.sightings >= track.judging.min_frames:
             track.number = next(self._numbers)
 
     def _lost_part_at(
@@ -341,6 +375,8 @@ class PartBook:
                 loose.append(d)
                 continue
             part, box = min(holders, key=lambda pb: (pb[1][2] - pb[1][0]) * (pb[1][3] - pb[1][1]))
+            if not part.judging.rules.is_defect(d):
+                continue  # a defect to the recipe of later parts, not to this part's
             where = _where(d, box, size)
             track, again = _nearest(part, d, where, sight.frame)
             if track is None:
@@ -351,7 +387,9 @@ class PartBook:
                 track.add(d, sight, where)
         return loose
 
-    def _track_loose(self, loose: list[Detection], sight: _Sighting, size: tuple[int, int]) -> None:
+    def _track_loose(
+        self, loose: list[Detection], sight: _Sighting, size: tuple[int, int], judging: Judging
+    ) -> None:
         tracker = self._loose_tracker
         if not loose and not tracker.tracking:
             return  # nothing to follow: the tracker has no state to age either
@@ -361,21 +399,22 @@ class PartBook:
             if track is None:
                 if key in self._decided:
                     continue
-                track = self._loose[key] = _PartTrack(key, d, sight, loose=True)
+                track = self._loose[key] = _PartTrack(key, d, sight, judging, loose=True)
                 track.defects.append(_DefectTrack(d, sight, (None,) * 4))
             else:
                 track.defects[0].add(d, sight, (None,) * 4)
             track.see(d, sight, velocity, size)
             self._number(track)
 
-    def _decide(self, frame: int | None, exit_x: float | None) -> list[PartVerdict]:
+    def _decide(self, frame: int | None, width: int) -> list[PartVerdict]:
         """Decide the parts that left the view (``frame`` None: the run ended, every part has) or
-        whose centre passed ``exit_x``; forget those that left."""
+        whose centre passed their exit line (on a frame ``width`` wide); forget those that left."""
         out = []
         for loose, book in ((False, self._parts), (True, self._loose)):
             for track_id, track in list(book.items()):
                 gone = frame is None or frame - track.last_frame >= self.config.lost_frames
-                crossed = exit_x is not None and (track.box[0] + track.box[2]) / 2 >= exit_x
+                exit_line = track.judging.exit_line
+                crossed = exit_line is not None and (track.box[0] + track.box[2]) / 2 >= exit_line * width
                 # the run ends while a part comes in: it was never seen whole, so never inspected
                 # whole; the next run judges it (were it counted here, it would count twice)
                 unseen = frame is None and not track.seen_whole
@@ -391,9 +430,9 @@ class PartBook:
 
     def _verdict(self, track: _PartTrack, loose: bool) -> PartVerdict | None:
         """A part's verdict; a part, or a loose defect, seen on too few frames is no record at all."""
-        if track.sightings < self.config.min_frames:
+        if track.sightings < track.judging.min_frames:
             return None
-        verdict = track.verdict_now(self.config.min_frames)
+        verdict = track.verdict_now()
         if loose and not verdict.defects:
             return None
         return verdict

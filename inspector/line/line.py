@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from inspector.capture.base import FrameSource
 from inspector.inference.backends import CompiledBackend
@@ -18,12 +19,13 @@ from inspector.inference.model import DetectorModel
 from inspector.inspection.parts import PartVerdict
 from inspector.inspection.rules import InspectionRules
 from inspector.line.config import LineConfig
+from inspector.line.recipes import Recipe
 from inspector.line.stats import LatestResult, LineStats
 from inspector.line.switch import FELL_BACK, SWAPPED, BackendSwitch, SwitchEvent
 from inspector.outputs.hub import Outputs
 from inspector.outputs.messages import COMPILING, PAUSED, RUNNING, SOURCE_LOST, STARTING, STOPPED
 from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
-from inspector.storage.writer import DefectWriter, RunEventRecord, utc_at
+from inspector.storage.writer import DefectWriter, RunEventRecord, utc_at, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +71,18 @@ class Line:
         self.switch.subscribe(lambda _event: self._report_state())  # a compile the run waits for
         self.outputs = outputs
         self._ended: str | None = None  # the state once the loop has ended
+        self.recipe: Recipe | None = None  # the recipe new parts are judged by
+        self._next_recipe: Recipe | None = None  # chosen; in force from the next frame
         self.compile_s = 0.0  # time the run waited for a compile before its first frame
         self._writer = writer
         self._stop = threading.Event()
         self._stop_asked = False
         self._closed = False
         self.capture: threading.Thread | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def stopped(self) -> bool:
@@ -109,6 +117,34 @@ class Line:
     def _report_state(self) -> None:
         self.outputs.set_state(self.state())
 
+    def choose_recipe(self, recipe: Recipe) -> None:
+        """From the next frame on, new parts are judged by ``recipe``; parts already in view keep
+        theirs. Safe from any thread; a recipe naming a class the model lacks is a ``ConfigError``."""
+        recipe.check(self.model.names.values())
+        recipe.apply(self.config)
+        self._next_recipe = recipe
+
+    def _change_recipe(self, frame_index: int) -> None:
+        recipe, self._next_recipe = self._next_recipe, None
+        if recipe is None:
+            return
+        names = list(self.model.names.values())
+        self.config = config = recipe.apply(self.config)
+        self.inspector.rules = config.rules(names)
+        book = self.inspector.parts
+        if book is not None:
+            classes = frozenset(config.parts_of(names))
+            book.config = replace(
+                book.config,
+                part_classes=classes,
+                min_frames=config.min_frames,
+                exit_line=config.exit_line,
+                recipe=recipe.name,
+            )
+        self.recipe = recipe
+        self._writer.log_event(RunEventRecord(self.run_id, utc_now(), frame_index, "recipe", recipe.label))
+        self.outputs.set_recipe(recipe.number)
+
     def set_rules(self, rules: InspectionRules) -> None:
         """Takes effect on the next frame: the rules object is swapped whole, never edited."""
         self.inspector.rules = rules
@@ -137,6 +173,8 @@ class Line:
                     continue
                 if self.paused.is_set():
                     continue
+                if self._next_recipe is not None:
+                    self._change_recipe(frame.index)
                 waited = time.perf_counter()
                 if self.switch.at_frame_boundary(frame):  # the run waited for a compile
                     self.compile_s = time.perf_counter() - waited

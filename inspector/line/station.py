@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from inspector.capture.base import StatusCallback, capture_into
 from inspector.capture.spec import open_source
+from inspector.errors import ConfigError
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.devices import describe_device, resolve_device
 from inspector.inference.engine import Engine
@@ -16,6 +19,7 @@ from inspector.inference.model import DetectorModel, file_sha256, load_detector,
 from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
+from inspector.line.recipes import Recipe
 from inspector.outputs.config import OutputsConfig
 from inspector.outputs.hub import Outputs, build_outputs
 from inspector.pipeline import Inspector
@@ -23,6 +27,8 @@ from inspector.storage.database import open_database
 from inspector.storage.writer import LOG_RECOVERED, DefectWriter, ErrorCallback, RunInfo
 
 __all__ = ["LOG_RECOVERED", "Station", "available_devices"]
+
+log = logging.getLogger(__name__)
 
 
 def available_devices() -> list[str]:
@@ -37,12 +43,20 @@ class Station:
     """
 
     def __init__(
-        self, db_path: Path, on_message: ErrorCallback | None = None, outputs: OutputsConfig | None = None
+        self,
+        db_path: Path,
+        on_message: ErrorCallback | None = None,
+        outputs: OutputsConfig | None = None,
+        recipes: Mapping[int, Recipe] | None = None,
     ) -> None:
         self.db_path = Path(db_path).expanduser()
+        self.recipes: dict[int, Recipe] = dict(recipes or {})
+        self.recipe: Recipe | None = None  # the one chosen last: every line built takes it
+        self.line: Line | None = None  # the newest line built
+        self._on_message = on_message or (lambda message: None)
         self.db = open_database(self.db_path)
         self.writer = DefectWriter(self.db, self.db_path, on_error=on_message).start()
-        self.outputs: Outputs = build_outputs(outputs or OutputsConfig(), self.db)
+        self.outputs: Outputs = build_outputs(outputs or OutputsConfig(), self.db, self._plc_wants)
         self._models: dict[tuple[str, str], DetectorModel] = {}
         self._models_lock = threading.Lock()
 
@@ -68,6 +82,9 @@ class Station:
         imgsz = model_input_size(model.network, config.imgsz)
         engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
         names = list(model.names.values())
+        if self.recipe is not None:  # a recipe that does not fit the model is refused before the run
+            self.recipe.check(names)
+            config = self.recipe.apply(config)
         rules = config.rules(names)
         part_classes = config.parts_of(names)
         parts = PartsConfig(frozenset(part_classes), config.min_frames, exit_line=config.exit_line)
@@ -110,7 +127,31 @@ class Station:
         )
         if config.backend == "compiled":
             line.switch.want_compiled(config.mode, wait=wait_for_compile)
+        if self.recipe is not None:
+            line.choose_recipe(self.recipe)  # recorded, and told to the plant, at the first frame
+        self.line = line
         return line
+
+    def choose_recipe(self, number: int) -> Recipe:
+        """The recipe lines judge new parts by, from the next frame of the running line on."""
+        recipe = self.recipes.get(number)
+        if recipe is None:
+            known = ", ".join(str(n) for n in sorted(self.recipes)) or "none"
+            raise ConfigError(f"no recipe {number} (recipes: {known})")
+        if self.line is not None and not self.line.closed:
+            self.line.choose_recipe(recipe)
+        self.recipe = recipe
+        return recipe
+
+    def _plc_wants(self, number: int) -> None:
+        """The PLC asked for a recipe (from its link's thread): chosen, or said why not."""
+        try:
+            recipe = self.choose_recipe(number)
+        except ConfigError as exc:
+            log.warning("the PLC asked for a recipe: %s", exc)
+            self._on_message(f"the PLC asked for a recipe: {exc}")
+            return
+        log.info("the PLC chose recipe %s", recipe.label)
 
     def _model(self, weights: str, device: torch.device, trust: bool) -> DetectorModel:
         key = (weights, str(device), trust)

@@ -18,7 +18,7 @@ from inspector.errors import ConfigError
 
 MQTT_PASSWORD_ENV = "INSPECTOR_MQTT_PASSWORD"
 OPCUA_PASSWORD_ENV = "INSPECTOR_OPCUA_PASSWORD"
-PLC_REGISTERS = 16  # the block the station writes (see ``inspector.outputs.plc``)
+PLC_REGISTERS = 18  # the station's block: 17 it writes, one the PLC writes (``inspector.outputs.plc``)
 _SECRET = re.compile(r"(://[^/:@\s]*:)[^@\s]*@")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import Engine
 
@@ -12,6 +12,8 @@ from inspector.inspection.parts import PartVerdict
 from inspector.outputs.config import OutputsConfig
 from inspector.outputs.link import Link, LinkStatus
 from inspector.outputs.messages import STOPPED, Counters, PartMessage, RunInfo, Update
+
+RecipeCallback = Callable[[int], None]
 
 
 class Outputs:
@@ -28,13 +30,14 @@ class Outputs:
         self._state = STOPPED
         self._counters = Counters()
         self._run: RunInfo | None = None
+        self._recipe = 0
         self._started = False
 
     def start(self) -> Outputs:
         for link in self.links:
             link.start()
         self._started = True
-        self._send(Update(self._state, self._counters))
+        self._send(self._update())
         return self
 
     @property
@@ -50,14 +53,21 @@ class Outputs:
         with self._lock:
             self._run = RunInfo(self.station, run, model_sha256, dict(class_ids))
             self._counters = Counters(run)
-            self._send(Update(self._state, self._counters))
+            self._send(self._update())
 
     def set_state(self, state: str) -> None:
         with self._lock:
             if state == self._state:
                 return
             self._state = state
-            self._send(Update(state, self._counters))
+            self._send(self._update())
+
+    def set_recipe(self, number: int) -> None:
+        """The recipe now in force (its number; 0: none)."""
+        with self._lock:
+            if number != self._recipe:
+                self._recipe = number
+                self._send(self._update())
 
     def decided(self, parts: Iterable[PartVerdict], backend: str) -> None:
         """Parts whose verdict was just settled, each sent once with the counters after it."""
@@ -66,7 +76,7 @@ class Outputs:
                 return
             for part in parts:
                 self._counters = self._counters.add(part)
-                self._send(Update(self._state, self._counters, PartMessage(self._run, part, backend)))
+                self._send(self._update(PartMessage(self._run, part, backend)))
 
     def statuses(self) -> list[LinkStatus]:
         return [link.status() for link in self.links]
@@ -80,19 +90,23 @@ class Outputs:
         for link in self.links:
             link.join(max(0.0, deadline - time.monotonic()))
 
+    def _update(self, part: PartMessage | None = None) -> Update:
+        return Update(self._state, self._counters, part, self._recipe)
+
     def _send(self, update: Update) -> None:
         if self._started:
             for link in self.links:
                 link.put(update)
 
 
-def build_outputs(config: OutputsConfig, db: Engine) -> Outputs:
-    """The links ``config`` names, started; each library is imported only when its link is asked for."""
+def build_outputs(config: OutputsConfig, db: Engine, on_recipe: RecipeCallback | None = None) -> Outputs:
+    """The links ``config`` names, started; each library is imported only when its link is asked
+    for. ``on_recipe``: called (from the PLC link's thread) with a recipe number the PLC asks for."""
     links: list[Link] = []
     if config.plc is not None:
         from inspector.outputs.plc import PlcLink
 
-        links.append(PlcLink(config.plc))
+        links.append(PlcLink(config.plc, on_recipe))
     if config.opcua is not None:
         from inspector.outputs.opcua import OpcUaLink
 

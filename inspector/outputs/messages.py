@@ -125,6 +125,7 @@ class PartMessage:
             "defect_classes": list(self.part.defect_classes),
             "model_sha256": self.run.model_sha256,
             "backend": self.backend,
+            "recipe": self.part.recipe,
         }
 
 
@@ -135,4 +136,5 @@ class Update:
     state: str
     counters: Counters
     part: PartMessage | None = None
+    recipe: int = 0  # the recipe in force (0: none chosen)
     at: float = field(default_factory=time.time)

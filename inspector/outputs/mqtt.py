@@ -6,7 +6,7 @@ Topics under the prefix (``site/area/line/station``, say):
   table of the station's database and is deleted only when the broker acknowledged it, so a broker
   or network outage, or a restart of the station, loses none; the backlog drains on reconnect.
   Delivery is at least once: consumers de-duplicate by ``(station, run, part)``.
-- ``PREFIX/state``: the station's state, retained, QoS 1 (``offline`` as its last will).
+- ``PREFIX/state``: the station's state and recipe, retained, QoS 1 (``offline`` as its last will).
 - ``PREFIX/counters``: the run's parts, OK and NG, retained, QoS 1.
 """
 
@@ -147,7 +147,8 @@ class MqttLink(Link):
     def _publish_state(self, client: mqtt.Client, update: Update) -> None:
         station = self.config.station
         at = iso_utc(update.at)
-        state = {"station": station, "state": update.state, "code": STATE_CODES[update.state], "time": at}
+        code = STATE_CODES[update.state]
+        state = {"station": station, "state": update.state, "code": code, "recipe": update.recipe, "time": at}
         counters = {"station": station, **update.counters.as_json(), "time": at}
         client.publish(self.topic("state"), json.dumps(state), qos=1, retain=True)
         client.publish(self.topic("counters"), json.dumps(counters), qos=1, retain=True)

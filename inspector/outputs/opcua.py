@@ -1,7 +1,8 @@
 """The station as an OPC UA server (asyncua) for MES and SCADA.
 
 Under ``Objects`` one object named after the station (namespace ``urn:inspector:station``) holds:
-``State`` (text) and ``StateCode`` (the PLC's state numbers), ``ModelSha256``, a ``Counters``
+``State`` (text) and ``StateCode`` (the PLC's state numbers), ``Recipe`` (its number),
+``ModelSha256``, a ``Counters``
 object (``Run``, ``Parts``, ``OK``, ``NG``) and a ``LastResult`` object (``ResultId``, ``PartId``,
 ``Verdict``, ``ResultState``, ``DefectClasses``, ``CreationTime``). Each decided part raises a
 ``ResultReadyEventType`` event on the station object, named as in the OPC UA Machine Vision
@@ -115,6 +116,7 @@ class OpcUaLink(Link):
             "State": await station.add_variable(idx, "State", "stopped"),
             "StateCode": await station.add_variable(idx, "StateCode", 0, ua.VariantType.Int32),
             "ModelSha256": await station.add_variable(idx, "ModelSha256", ""),
+            "Recipe": await station.add_variable(idx, "Recipe", 0, ua.VariantType.UInt32),
         }
         counters = await station.add_object(idx, "Counters")
         for name in ("Run", "Parts", "OK", "NG"):
@@ -130,6 +132,7 @@ class OpcUaLink(Link):
         c = update.counters
         await nodes["State"].write_value(update.state)
         await nodes["StateCode"].write_value(STATE_CODES[update.state], ua.VariantType.Int32)
+        await nodes["Recipe"].write_value(update.recipe, ua.VariantType.UInt32)
         for name, value in (("Run", c.run), ("Parts", c.parts), ("OK", c.ok), ("NG", c.ng)):
             await nodes[name].write_value(value, ua.VariantType.UInt32)
         message = update.part

@@ -16,6 +16,9 @@ offset   value
 12       the last part's verdict: 0 none yet, 1 OK, 2 NG
 13-14    the last part's defect classes: bit n set for class id n
 15       results written this run (wraps at 65535): changes with every part
+16       the recipe in force (0: none chosen)
+17       written by the PLC: the number of the recipe it wants (0: no wish); the station
+         reads it ten times a second and changes recipe when it changes
 =======  ==============================================================
 
 A reject is the coil ``PlcConfig.reject_coil`` held on for ``pulse_ms``; two NG parts in quick
@@ -29,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 BLOCK = PLC_REGISTERS
+WRITTEN = BLOCK - 1  # the last register is the PLC's, to ask for a recipe
+RECIPE_POLL_S = 0.1
 HEARTBEAT_S = 1.0
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
 
@@ -58,14 +64,13 @@ def _reason(exc: Exception, cfg: PlcConfig) -> str:
     return str(exc)
 
 
-def register_block(
-    heartbeat: int, state: str, counters: Counters, last: PartMessage | None, results: int
-) -> list[int]:
-    """The station's registers, in the order of the map above."""
+def register_block(heartbeat: int, update: Update, last: PartMessage | None, results: int) -> list[int]:
+    """The registers the station writes, in the order of the map above."""
     verdict = 0 if last is None else (2 if last.ng else 1)
+    counters = update.counters
     return [
         heartbeat & 0xFFFF,
-        STATE_CODES[state],
+        STATE_CODES[update.state],
         *_u32(counters.run),
         *_u32(counters.parts),
         *_u32(counters.ok),
@@ -74,6 +79,7 @@ def register_block(
         verdict,
         *_u32(last.defect_mask if last else 0),
         results & 0xFFFF,
+        update.recipe & 0xFFFF,
     ]
 
 
@@ -87,9 +93,10 @@ class PlcLink(Link):
 
     name = "PLC"
 
-    def __init__(self, config: PlcConfig) -> None:
+    def __init__(self, config: PlcConfig, on_recipe: Callable[[int], None] | None = None) -> None:
         super().__init__(config.target)
         self.config = config
+        self.on_recipe = on_recipe
         self._pulses: deque[PartMessage] = deque()
 
     def queued(self) -> int:
@@ -103,12 +110,15 @@ class PlcLink(Link):
         pulsing: PartMessage | None = None  # the part whose reject pulse is on now
         results = heartbeat = 0
         coil_off_at: float | None = None
-        next_pulse_at = next_beat = retry_at = 0.0
+        next_pulse_at = next_beat = retry_at = next_poll = 0.0
+        wished: int | None = None  # the recipe number the PLC last asked for
         backoff = FIRST_BACKOFF_S
         connected = dirty = False
         while True:
             now = time.monotonic()
             waits = [next_beat - now]
+            if connected and self.on_recipe is not None:
+                waits.append(next_poll - now)
             if not connected:
                 waits.append(retry_at - now)
             elif coil_off_at is not None:
@@ -146,7 +156,7 @@ class PlcLink(Link):
                     next_pulse_at = now + cfg.pulse_ms / 1000
                 if coil_off_at is None and self._pulses and now >= next_pulse_at:
                     reject = self._pulses[0]  # taken off the queue once the coil is on
-                    shown = register_block(heartbeat, update.state, update.counters, reject, results)
+                    shown = register_block(heartbeat, update, reject, results)
                     self._check(client.write_registers(cfg.registers, shown, device_id=cfg.unit))
                     self._check(client.write_coil(cfg.reject_coil, True, device_id=cfg.unit))
                     done = time.perf_counter()
@@ -156,8 +166,11 @@ class PlcLink(Link):
                         self.sent += 1
                     self.latency.add("reject", (done - pulsing.decided_perf) * 1000)
                     dirty = False
+                if self.on_recipe is not None and now >= next_poll:
+                    next_poll = now + RECIPE_POLL_S
+                    wished = self._read_wish(client, wished)
                 if dirty:
-                    shown = register_block(heartbeat, update.state, update.counters, pulsing or last, results)
+                    shown = register_block(heartbeat, update, pulsing or last, results)
                     self._check(client.write_registers(cfg.registers, shown, device_id=cfg.unit))
                     dirty = False
             except (ModbusException, ConnectionError, OSError) as exc:
@@ -169,6 +182,16 @@ class PlcLink(Link):
             if final and (not connected or (coil_off_at is None and not self._pulses and not dirty)):
                 break
         client.close()
+
+    def _read_wish(self, client: ModbusTcpClient, wished: int | None) -> int:
+        """The PLC's recipe register; a new non-zero number there is handed to ``on_recipe``."""
+        cfg = self.config
+        response = client.read_holding_registers(cfg.registers + WRITTEN, count=1, device_id=cfg.unit)
+        self._check(response)
+        number = int(response.registers[0])
+        if number != wished and number and self.on_recipe is not None:
+            self.on_recipe(number)
+        return number
 
     def _check(self, response: object) -> None:
         """A Modbus exception response (a register the PLC does not have) is a failed write."""

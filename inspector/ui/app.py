@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from inspector.line.config import LineConfig
+from inspector.line.recipes import Recipe
 from inspector.outputs.config import OutputsConfig
 from inspector.paths import app_icon_path
 from inspector.shifts import Shifts
@@ -20,6 +22,8 @@ def run_app(
     given: frozenset[str] = frozenset(),
     shifts: Shifts | None = None,
     plant: OutputsConfig | None = None,
+    recipes: Mapping[int, Recipe] | None = None,
+    recipe: int | None = None,
 ) -> int:
     """Open the station on the remembered line (or the demo line) and run until it is closed;
     the settings in ``given`` (and ``shifts``, when given) came from the command line and win over
@@ -39,7 +43,9 @@ def run_app(
     app.setWindowIcon(QIcon(str(app_icon_path())))
     settings = station_settings()
     config = remembered_config(settings, config, given)
-    window = MainWindow(config, db_path, remembered_shifts(settings, shifts), plant)
+    window = MainWindow(config, db_path, remembered_shifts(settings, shifts), plant, recipes)
+    if recipe is not None:
+        window.choose_recipe(recipe)
     geometry = settings.value("window/geometry")
     if geometry is not None:
         window.restoreGeometry(geometry)

@@ -7,6 +7,7 @@ The window only binds widgets: the station (defect log, models) and each line co
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyqtgraph.util.garbage_collector import GarbageCollector
@@ -23,8 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.errors import InspectorError
 from inspector.line.config import LineConfig
 from inspector.line.line import Line
+from inspector.line.recipes import Recipe
 from inspector.line.station import LOG_RECOVERED, Station
 from inspector.outputs.config import OutputsConfig
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
@@ -49,6 +52,7 @@ class MainWindow(QMainWindow):
         db_path: Path,
         shifts: Shifts | None = None,
         plant: OutputsConfig | None = None,
+        recipes: Mapping[int, Recipe] | None = None,
     ) -> None:
         super().__init__()
         # Python's collector runs in whichever thread allocates; one that frees Qt objects outside
@@ -59,16 +63,19 @@ class MainWindow(QMainWindow):
         shifts = shifts or Shifts.parse(DEFAULT_SHIFTS)
         self._messages = Relay()
         self._messages.sent.connect(self._on_writer_message)
-        self.station = Station(db_path, on_message=self._messages.sent.emit, outputs=plant)
+        self.station = Station(db_path, on_message=self._messages.sent.emit, outputs=plant, recipes=recipes)
         self.line: Line | None = None
         self.inspection_thread: LineThread | None = None
         self._builder: LineBuilder | None = None
         self._serial = 0
+        self._followed: Recipe | None = None  # the recipe the window's settings were last set to
 
         big = QFont(self.font())
         big.setPointSize(15)
         big.setBold(True)
-        self.line_panel = LinePanel(config)
+        recipes = [self.station.recipes[n] for n in sorted(self.station.recipes)]
+        self.line_panel = LinePanel(config, recipes)
+        self.line_panel.recipe_chosen.connect(self.choose_recipe)
         self.line_panel.change_requested.connect(lambda changes: self._change_line(**changes))
         self.line_panel.start_toggled.connect(self._on_start_toggled)
         self.line_panel.pause_toggled.connect(self._on_pause_toggled)
@@ -245,8 +252,28 @@ class MainWindow(QMainWindow):
         self.gauges.shown(result)
         self.inference.show_active(result.backend)
 
+    def choose_recipe(self, number: int) -> None:
+        """The operator (or ``--recipe``) picked a recipe: new parts are judged by it from the next
+        frame on."""
+        try:
+            self.station.choose_recipe(number)
+        except InspectorError as exc:
+            self.show_error(str(exc))
+        self._follow_recipe()
+
+    def _follow_recipe(self) -> None:
+        """The window's settings follow the recipe chosen (here or by the PLC), so a restart keeps
+        it; the panel says which one new parts are judged by."""
+        chosen = self.station.recipe
+        if chosen is not None and chosen != self._followed:
+            self._followed = chosen
+            self.config = chosen.apply(self.config)
+            self.rules.show(self.config.min_confidence, self.config.defect_classes)
+        self.line_panel.show_recipe(self.line.recipe if self.line is not None else None, chosen)
+
     def _update_gauges(self) -> None:
         self.plant.refresh()
+        self._follow_recipe()
         if self.line is None:
             return
         self.view.update()  # a verdict that grew stale while no frame came is shown as such

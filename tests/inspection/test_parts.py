@@ -162,3 +162,25 @@ def test_a_box_that_flickers_for_two_frames_takes_no_part_number():
     decided, views = run(book(), [x + y for x, y in zip(frames, b, strict=True)])
     assert sorted(p.part for p in decided) == [1, 2], "numbered as confirmed, without gaps"
     assert not any(v.box[:2] == (900, 500) for view in views for v in view), "never drawn as a part"
+
+
+def test_a_recipe_changed_while_parts_are_in_view_applies_from_the_next_part_on():
+    # a plate with a dent is in view when the recipe stops counting dents; a second one, with a
+    # dent too, comes in afterwards: the first is judged wholly by the old recipe, the second by
+    # the new one, and each says which
+    first = part_frames(170, y=100, defect_on=range(5, 120))
+    second = part_frames(170, y=450, start=-600, defect_on=range(60, 150))
+    frames = [x + y for x, y in zip(first, second, strict=True)]
+    scratches_only = InspectionRules(frozenset({"scratch"}), 0.5)
+    b = book(min_frames=3)
+    b.config = PartsConfig(frozenset({"plate", "washer"}), min_frames=3, recipe="A")
+    decided = []
+    for i, dets in enumerate(frames):
+        if i == 30:  # the first plate is in view, the second not yet (it enters at frame 34)
+            b.config = PartsConfig(frozenset({"plate", "washer"}), min_frames=3, recipe="B")
+        done, _ = b.update(i, dets, RULES if i < 30 else scratches_only, IMAGE, 1000.0 + i)
+        decided += done
+    by_recipe = {p.recipe: p for p in decided}
+    assert sorted(by_recipe) == ["A", "B"]
+    assert by_recipe["A"].verdict == NG and by_recipe["A"].defects[0].frames > 60, "judged wholly by A"
+    assert by_recipe["B"].verdict == OK and not by_recipe["B"].defects

@@ -11,7 +11,7 @@ from inspector.outputs.config import OutputsConfig, PlcConfig
 from inspector.outputs.hub import Outputs
 from inspector.outputs.link import CONNECTED, RETRYING
 from inspector.outputs.messages import STATE_CODES
-from inspector.outputs.plc import BLOCK, PlcLink
+from inspector.outputs.plc import BLOCK, WRITTEN, PlcLink
 from inspector.paths import demo_model_path
 
 from .conftest import CLASS_IDS, part, wait_for
@@ -42,7 +42,7 @@ def test_each_ng_part_is_one_pulse_with_its_id_and_defect_mask_and_ok_parts_none
     shown = []
     for on in pulses_on:
         before = [w for w in plc.register_writes() if w.at < on.at][-1]
-        assert before.address == 100 and len(before.values) == BLOCK
+        assert before.address == 100 and len(before.values) == WRITTEN
         shown.append((u32(list(before.values), 10), before.values[12], u32(list(before.values), 13)))
     assert shown == [(2, 2, 0b1010), (3, 2, 0b0001), (5, 2, 0b0100)]
     offs = [w.at for w in plc.coil_writes(3) if w.values == (0,)][1:]  # the first is the reset on connect

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.model import load_detector
 from inspector.line.config import LineConfig
+from inspector.line.recipes import load_recipes
 from inspector.paths import demo_model_path
 from inspector.shifts import Shifts, naive_utc
 from inspector.storage.part_queries import PartFilter, count_parts
@@ -310,3 +311,27 @@ def test_space_pauses_and_resumes_and_a_source_field_still_takes_spaces(qtbot, w
     edit.setText("my")
     QTest.keyClick(window.windowHandle(), Qt.Key.Key_Space)
     assert edit.text() == "my " and not window.line.paused.is_set()
+
+
+def test_a_recipe_chosen_in_the_window_sets_the_rules_and_says_when_it_is_in_force(qtbot, db_path, tmp_path):
+    path = tmp_path / "recipes.toml"
+    path.write_text('[[recipe]]\nnumber = 4\nname = "stains only"\nclasses = ["stain"]\nconf = 0.7\n')
+    config = LineConfig(source="synthetic:fps=15", weights=str(demo_model_path()), device="cpu", imgsz=160)
+    win = MainWindow(config, db_path, recipes=load_recipes(path))
+    qtbot.addWidget(win)
+    win.show()
+    panel = win.line_panel
+    items = [panel.recipe_combo.itemText(i) for i in range(panel.recipe_combo.count())]
+    assert items == ["— none —", "4 · stains only"]
+    win.start_line()
+    qtbot.waitUntil(lambda: win.line is not None and win.line.inspector.frames > 2, timeout=60_000)
+    panel.recipe_combo.setCurrentIndex(1)
+    panel.recipe_combo.activated.emit(1)
+    assert win.config.defect_classes == ("stain",) and win.rules.min_confidence == 0.7
+    qtbot.waitUntil(lambda: win.line.recipe is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.recipe_note.text() == "", timeout=5_000)
+    assert win.line.inspector.rules.defect_classes == frozenset({"stain"})
+    shown = win.rules.class_list.findItems("*", Qt.MatchFlag.MatchWildcard)
+    checked = [item.text() for item in shown if item.checkState() == Qt.CheckState.Checked]
+    assert checked == ["stain"]
+    win.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.line.config import LineConfig
+from inspector.line.recipes import Recipe
 from inspector.line.station import available_devices
 
 
@@ -30,10 +32,18 @@ class LinePanel(QGroupBox):
     change_requested = Signal(dict)  # LineConfig fields to change
     start_toggled = Signal(bool)
     pause_toggled = Signal(bool)
+    recipe_chosen = Signal(int)  # a recipe's number
 
-    def __init__(self, config: LineConfig) -> None:
+    def __init__(self, config: LineConfig, recipes: Sequence[Recipe] = ()) -> None:
         super().__init__("Line")
         form = QFormLayout(self)
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.addItem("— none —", 0)
+        for recipe in recipes:
+            self.recipe_combo.addItem(recipe.label, recipe.number)
+        self.recipe_combo.activated.connect(self._on_recipe)
+        self.recipe_note = QLabel()
+        self.recipe_note.setStyleSheet("color:#666")
         self.source_edit = QLineEdit(config.source)
         self.source_edit.editingFinished.connect(lambda: self._change(source=self.source_edit.text()))
         menu = QMenu(self)
@@ -75,6 +85,9 @@ class LinePanel(QGroupBox):
         form.addRow("Source", source_row)
         form.addRow("Model", model_row)
         form.addRow("Device", self.device_combo)
+        if recipes:  # a station without a recipes file has nothing to choose
+            form.addRow("Recipe", self.recipe_combo)
+            form.addRow("", self.recipe_note)
         form.addRow(buttons)
 
     def show_config(self, config: LineConfig, sha256: str | None = None) -> None:
@@ -86,6 +99,18 @@ class LinePanel(QGroupBox):
         digest = f"<br><span style='color:#666'>sha256 {sha256[:12]}</span>{trusted}" if sha256 else ""
         self.model_label.setText(f"{html.escape(name)}{digest}")
         self.model_label.setToolTip(f"{config.weights}\nsha256 {sha256}" if sha256 else config.weights)
+
+    def show_recipe(self, active: Recipe | None, chosen: Recipe | None) -> None:
+        """The recipe new parts are judged by, and one chosen that takes over at the next frame."""
+        shown = chosen or active
+        self.recipe_combo.setCurrentIndex(max(0, self.recipe_combo.findData(shown.number if shown else 0)))
+        pending = chosen is not None and chosen != active
+        self.recipe_note.setText("in force from the next part on" if pending else "")
+
+    def _on_recipe(self, index: int) -> None:
+        number = self.recipe_combo.itemData(index)
+        if number:
+            self.recipe_chosen.emit(number)
 
     def show_running(self, running: bool) -> None:
         """The buttons as the line is, without asking for anything."""

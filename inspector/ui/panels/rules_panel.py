@@ -63,6 +63,20 @@ class RulesPanel(QGroupBox):
             self.class_list.addItem(item)
         self.class_list.blockSignals(False)
 
+    def show(self, min_confidence: float, defect_classes: tuple[str, ...] | None) -> None:
+        """Settings that changed elsewhere (a recipe), shown without asking for a change."""
+        self._classes = defect_classes
+        self.conf_slider.blockSignals(True)
+        self.conf_slider.setValue(round(min_confidence * 100))
+        self.conf_slider.blockSignals(False)
+        self.conf_value.setText(f"{min_confidence:.2f}")
+        items = [self.class_list.item(i) for i in range(self.class_list.count())]
+        wanted = set(defect_classes or (it.text() for it in items))
+        self.class_list.blockSignals(True)
+        for it in items:
+            it.setCheckState(Qt.CheckState.Checked if it.text() in wanted else Qt.CheckState.Unchecked)
+        self.class_list.blockSignals(False)
+
     def _on_conf_changed(self, value: int) -> None:
         self.conf_value.setText(f"{value / 100:.2f}")
         self.changed.emit(value / 100, self._classes)
