@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inspector.inference.devices import resolve_device
 from inspector.inspection.parts import NG, PartDefect, PartVerdict
 from inspector.lab.loopback_broker import LoopbackBroker, mosquitto
 from inspector.lab.loopback_plc import free_port
@@ -83,28 +84,37 @@ def measure_verdict_latency(parts: int, spacing_s: float, folder: Path) -> dict[
 def measure_loop(
     frames: int, rounds: int, device: str, weights: str, imgsz: int, folder: Path
 ) -> dict[str, Any]:
-    """The line's capture-to-result times over ``frames`` frames, with no link and with all three
-    on (PLC, OPC UA, MQTT where mosquitto is installed), in alternating rounds."""
+    """The line's capture-to-result times over ``frames`` frames: with no link, with each link
+    alone, and with all three (MQTT where mosquitto is installed), in alternating rounds."""
     plc = PlcProcess()
     broker = LoopbackBroker(folder).start() if mosquitto() else None
-    on = OutputsConfig(
-        "bench",
-        plc=PlcConfig.parse(plc.url + "&pulse_ms=10"),
-        opcua=OpcUaConfig.parse(f"opc.tcp://127.0.0.1:{free_port()}"),
-        mqtt=MqttConfig.parse(broker.url + "/bench", "bench") if broker else None,
-    )
+    links = {
+        "plc": PlcConfig.parse(plc.url + "&pulse_ms=10"),
+        "opcua": OpcUaConfig.parse(f"opc.tcp://127.0.0.1:{free_port()}"),
+        "mqtt": MqttConfig.parse(broker.url + "/bench", "bench") if broker else None,
+    }
+    settings = {"off": OutputsConfig("bench")}
+    for key, label in (("plc", "PLC"), ("opcua", "OPC UA"), ("mqtt", "MQTT")):
+        if links[key] is not None:
+            settings[label] = OutputsConfig("bench", **{key: links[key]})
+    settings["all"] = OutputsConfig("bench", **links)
+    backend = "compiled" if resolve_device(device).type == "cuda" else "eager"  # as a line would run
     config = LineConfig(
-        source="synthetic:fps=0", weights=weights, device=device, imgsz=imgsz, save_images=False
+        source="synthetic:fps=0",
+        weights=weights,
+        device=device,
+        imgsz=imgsz,
+        save_images=False,
+        backend=backend,
     )
-    totals: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
-    parts: dict[str, int] = {"off": 0, "on": 0}
+    totals: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
+    parts = dict.fromkeys(settings, 0)
     try:
         for r in range(rounds):
-            for name, plant in (("off", OutputsConfig("bench")), ("on", on)):
-                station = Station(folder / f"{name}-{r}.sqlite", outputs=plant)
+            for i, (name, plant) in enumerate(settings.items()):
+                station = Station(folder / f"{r}-{i}.sqlite", outputs=plant)
                 try:
-                    if plant.plc:
-                        _wait(lambda s=station: all(x.state == "connected" for x in s.outputs.statuses()), 15)
+                    _wait(lambda s=station: all(x.state == "connected" for x in s.outputs.statuses()), 15)
                     line = station.build_line(config, wait_for_compile=True)
                     line.run(frames)
                     line.close()
@@ -119,7 +129,7 @@ def measure_loop(
     return {
         "frames": frames,
         "rounds": rounds,
-        "links": [n for n in ("PLC", "OPC UA", "MQTT") if n != "MQTT" or broker],
+        "backend": backend,
         "parts": parts,
         "total_ms": {
             name: {q: round(sum(p[q] for p in runs) / len(runs), 3) for q in ("p50", "p95", "p99")}
@@ -149,12 +159,13 @@ def format_outputs(report: dict[str, Any]) -> str:
         if key in lat:
             p = lat[key]
             lines.append(f"  {label}: p50 {p['p50']:.2f} ms, p95 {p['p95']:.2f} ms, p99 {p['p99']:.2f} ms")
-    links = ", ".join(loop["links"])
-    lines.append(f"line capture->result, {loop['frames']} frames x {loop['rounds']} rounds, links: {links}")
-    for name in ("off", "on"):
-        p = loop["total_ms"][name]
+    lines.append(
+        f"line capture->result ({loop['backend']}), {loop['frames']} frames x {loop['rounds']} rounds:"
+    )
+    for name, p in loop["total_ms"].items():
+        label = "no link" if name == "off" else ("all links" if name == "all" else f"{name} alone")
         lines.append(
-            f"  links {name:>3}: p50 {p['p50']:.2f} ms, p95 {p['p95']:.2f} ms, p99 {p['p99']:.2f} ms "
+            f"  {label:>14}: p50 {p['p50']:.2f} ms, p95 {p['p95']:.2f} ms, p99 {p['p99']:.2f} ms "
             f"({loop['parts'][name]} parts)"
         )
     return "\n".join(lines)

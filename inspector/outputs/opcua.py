@@ -97,6 +97,7 @@ class OpcUaLink(Link):
             self._set(OFF, f"cannot listen at {cfg.endpoint}: {exc.strerror or exc}")
             return
         self._set(CONNECTED, "listening")
+        written: dict[str, Any] = {}  # node name -> the value it holds
         try:
             while True:
                 items, final = self._take(0)
@@ -105,7 +106,7 @@ class OpcUaLink(Link):
                     continue
                 for item in items:
                     if isinstance(item, Update):
-                        await self._show(item, nodes, events)
+                        await self._show(item, nodes, events, written)
                 if final:
                     break
         finally:
@@ -128,13 +129,23 @@ class OpcUaLink(Link):
             nodes[f"Last{name}"] = await last.add_variable(idx, name, value, kind)
         return nodes
 
-    async def _show(self, update: Update, nodes: dict[str, Node], events: Any) -> None:
+    async def _show(
+        self, update: Update, nodes: dict[str, Node], events: Any, written: dict[str, Any]
+    ) -> None:
+        """Writes only the values that changed: every write wakes asyncua's subscriptions, in a
+        thread that shares the interpreter with the inspection loop."""
+
+        async def write(name: str, value: Any, kind: ua.VariantType | None = None) -> None:
+            if written.get(name, written) != value:
+                await nodes[name].write_value(value, kind)
+                written[name] = value
+
         c = update.counters
-        await nodes["State"].write_value(update.state)
-        await nodes["StateCode"].write_value(STATE_CODES[update.state], ua.VariantType.Int32)
-        await nodes["Recipe"].write_value(update.recipe, ua.VariantType.UInt32)
+        await write("State", update.state)
+        await write("StateCode", STATE_CODES[update.state], ua.VariantType.Int32)
+        await write("Recipe", update.recipe, ua.VariantType.UInt32)
         for name, value in (("Run", c.run), ("Parts", c.parts), ("OK", c.ok), ("NG", c.ng)):
-            await nodes[name].write_value(value, ua.VariantType.UInt32)
+            await write(name, value, ua.VariantType.UInt32)
         message = update.part
         if message is None:
             return
@@ -150,9 +161,9 @@ class OpcUaLink(Link):
             "ModelSha256": message.run.model_sha256,
             "Backend": message.backend,
         }
-        await nodes["ModelSha256"].write_value(message.run.model_sha256)
+        await write("ModelSha256", message.run.model_sha256)
         for name, kind in RESULT_FIELDS[:7]:
-            await nodes[f"Last{name}"].write_value(fields[name], kind)
+            await write(f"Last{name}", fields[name], kind)
         for name, value in fields.items():
             setattr(events.event, name, value)
         events.event.Severity = 500 if part.ng else 100

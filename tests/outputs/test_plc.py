@@ -80,7 +80,7 @@ def test_a_reject_the_plc_cannot_take_in_time_is_dropped_not_sent_late(plc):
 
 
 def test_a_plc_that_refuses_the_registers_is_retried_and_said(plc):
-    outputs, link = outputs_to(plc, registers=65520)  # beyond the loopback PLC's 256 registers
+    outputs, link = outputs_to(plc, registers=65000)  # beyond the loopback PLC's 256 registers
     wait_for(lambda: "refused" in link.status().detail, 5, "the refusal shown")
     outputs.close()
     assert link.status().state == RETRYING
