@@ -16,7 +16,7 @@ from inspector.metrics import LatencyTracker
 
 log = logging.getLogger(__name__)
 
-CONNECTED, RETRYING, OFF = "connected", "retrying", "off"
+CONNECTING, CONNECTED, RETRYING, OFF = "connecting", "connected", "retrying", "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,8 @@ class Link:
         self.latency = LatencyTracker(maxlen=10_000)  # ms from a part's verdict to its delivery
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._state = RETRYING
-        self._detail = "connecting"
+        self._state = CONNECTING
+        self._detail = ""
         self.sent = self.failed = 0
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve_logged, name=f"output {self.name}", daemon=True)

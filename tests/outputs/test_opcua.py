@@ -12,7 +12,7 @@ from asyncua.sync import Client
 from inspector.lab.loopback_plc import free_port
 from inspector.outputs.config import OpcUaConfig
 from inspector.outputs.hub import Outputs
-from inspector.outputs.link import CONNECTED, OFF
+from inspector.outputs.link import CONNECTED, CONNECTING, OFF
 from inspector.outputs.opcua import NAMESPACE, OpcUaLink
 
 from .conftest import CLASS_IDS, part, wait_for
@@ -21,7 +21,7 @@ from .conftest import CLASS_IDS, part, wait_for
 def serve(url: str, station: str = "st4") -> tuple[Outputs, OpcUaLink]:
     link = OpcUaLink(OpcUaConfig.parse(url), station)
     outputs = Outputs(station, [link]).start()
-    wait_for(lambda: link.status().state != "retrying", 20, "the server up")
+    wait_for(lambda: link.status().state != CONNECTING, 20, "the server up")
     outputs.begin_run(12, "cd" * 32, CLASS_IDS)
     outputs.set_state("running")
     return outputs, link

@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel
 
 from inspector.outputs.hub import Outputs
-from inspector.outputs.link import CONNECTED, OFF, RETRYING, LinkStatus
+from inspector.outputs.link import CONNECTED, CONNECTING, OFF, RETRYING, LinkStatus
 
-STATE_COLOURS = {CONNECTED: "#2CA02C", RETRYING: "#E08A00", OFF: "#7F7F7F"}
+STATE_COLOURS = {CONNECTED: "#2CA02C", CONNECTING: "#E08A00", RETRYING: "#E08A00", OFF: "#7F7F7F"}
 WHAT = {"PLC": "rejects", "MQTT": "messages", "OPC UA": "events"}
 
 
