@@ -3,6 +3,7 @@ the tests; ``stop`` and ``start`` again to play an outage."""
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -18,7 +19,9 @@ def mosquitto() -> str | None:
 
 
 class LoopbackBroker:
-    def __init__(self, folder: Path) -> None:
+    """``settings``: mosquitto configuration lines for its one listener (default: anyone may connect)."""
+
+    def __init__(self, folder: Path, settings: str = "allow_anonymous true\n") -> None:
         binary = mosquitto()
         if binary is None:
             raise FileNotFoundError("mosquitto is not installed (Debian/Ubuntu: apt-get install mosquitto)")
@@ -26,8 +29,9 @@ class LoopbackBroker:
         self.port = free_port()
         self.config = folder / "mosquitto.conf"
         # sessions are saved each second, so a consumer's queued messages outlive a killed broker
+        # started as root it would become the "mosquitto" user, who cannot read the caller's files
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\n{settings}persistence true\n"
             f"persistence_location {folder}/\nautosave_interval 1\n"
         )
         self.proc: subprocess.Popen | None = None

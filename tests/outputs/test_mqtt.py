@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import threading
 import time
 
+from inspector.lab.loopback_broker import LoopbackBroker
 from inspector.line.config import LineConfig
 from inspector.line.station import Station
 from inspector.outputs.config import MqttConfig, OutputsConfig
@@ -103,3 +106,54 @@ def test_a_line_loses_no_part_message_when_the_broker_is_killed_for_ten_seconds(
     assert got == set(range(1, line.stats.parts + 1))
     assert Outbox(station.db).count() == 0
     consumer.close()
+
+
+def _tls_files(folder):
+    """A CA and a server certificate for 127.0.0.1, made with openssl."""
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=test-CA",
+        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 "
+        "-extfile san.ext",
+    ):
+        subprocess.run(["openssl", *command.split()], cwd=folder, check=True, capture_output=True)
+    return folder / "ca.crt"
+
+
+def test_a_broker_with_tls_and_a_password_takes_the_station_s_messages_and_no_secret_is_logged(
+    tmp_path, db_path, monkeypatch, caplog
+):
+    caplog.set_level(logging.DEBUG)  # every record of every library, paho's own included
+    ca = _tls_files(tmp_path)
+    users = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(users), "line7", "pa55-line7"], check=True)
+    settings = (
+        f"allow_anonymous false\npassword_file {users}\ncafile {ca}\n"
+        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+    )
+    broker = LoopbackBroker(tmp_path, settings).start()
+    try:
+        url = f"mqtts://line7@127.0.0.1:{broker.port}/secure/st1?ca={ca}"
+        monkeypatch.setenv("INSPECTOR_MQTT_PASSWORD", "n0t-the-pa55")
+        refused = MqttLink(MqttConfig.parse(url, "st1"), Outbox(open_database(db_path)))
+        outputs = Outputs("st1", [refused]).start()
+        outputs.begin_run(1, SHA, CLASS_IDS)
+        outputs.decided([part(1, "dent")], "eager")
+        wait_for(lambda: refused.status().state == RETRYING, 10, "the wrong password refused")
+        assert "not authori" in refused.status().detail.lower() and refused.queued() == 1
+        outputs.close(timeout_s=1)
+        monkeypatch.setenv("INSPECTOR_MQTT_PASSWORD", "pa55-line7")
+        config = MqttConfig.parse(url, "st1")
+        assert config.tls and config.port == broker.port and "pa55" not in repr(config) + config.target
+        link = MqttLink(config, Outbox(open_database(db_path)))
+        outputs = Outputs("st1", [link]).start()
+        outputs.begin_run(1, SHA, CLASS_IDS)
+        outputs.decided([part(2)], "eager")
+        wait_for(lambda: link.status().sent == 2, 10, "both delivered over TLS, the refused one too")
+        assert link.status().state == CONNECTED
+        outputs.close()
+        assert Outbox(open_database(db_path)).count() == 0
+    finally:
+        broker.stop()
+    assert "pa55" not in caplog.text, "no password is ever logged"
