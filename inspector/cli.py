@@ -88,6 +88,9 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--recipes", type=Path, default=None, help="TOML file of numbered recipes (see README)")
     p.add_argument("--recipe", type=int, default=None, help="the recipe to start with (its number)")
+    p.add_argument(
+        "--trigger", action="store_true", help="judge one frame per trigger (PLC coil or Inspect button)"
+    )
     plant = p.add_argument_group("plant links (none unless given; see the README)")
     plant.add_argument("--station", default=None, help="this station's name in messages (default: host name)")
     plant.add_argument("--plc", default=None, help="PLC over Modbus TCP: modbus://HOST[:PORT][?coil=0&…]")
@@ -273,6 +276,7 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
         "exit_line": getattr(args, "exit_line", None),
         "log_frames": getattr(args, "log_frames", False) or None,
         "trust_model": args.trust_model or None,
+        "trigger": args.trigger or None,
     }
     given = {name: value for name, value in given.items() if value is not None}
     config = LineConfig(

@@ -151,7 +151,8 @@ class Inspector:
         self.frames = 0
         self.defects_logged = 0
 
-    def process(self, frame: Frame) -> InspectionResult:
+    def process(self, frame: Frame, once: bool = False) -> InspectionResult:
+        """Inspect one frame; ``once``: a triggered inspection, the frame judged as one part."""
         started = time.perf_counter()
         out = self.engine.detect(frame.image)
         verdict = self.rules.evaluate(out.detections)
@@ -160,10 +161,12 @@ class Inspector:
         parts: tuple[PartInView, ...] = ()
         decided: tuple[PartVerdict, ...] = ()
         if self.parts is not None:
-            done, view = self.parts.update(
-                frame.index, out.detections, self.rules, frame.image, frame.wall_time
-            )
-            parts, decided = tuple(view), tuple(done)
+            seen = (frame.index, out.detections, self.rules, frame.image, frame.wall_time)
+            if once:
+                decided = (self.parts.judge_once(*seen),)
+            else:
+                done, view = self.parts.update(*seen)
+                parts, decided = tuple(view), tuple(done)
             self._decide(decided, out.backend)
         self.frames += 1
         return InspectionResult(

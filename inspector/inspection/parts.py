@@ -306,6 +306,56 @@ class PartBook:
             j = self._judging = Judging(rules, c.min_frames, c.exit_line, c.recipe)
         return j
 
+    def judge_once(
+        self,
+        frame_index: int,
+        detections: Sequence[Detection],
+        rules: InspectionRules,
+        image: np.ndarray,
+        wall_time: float = 0.0,
+    ) -> PartVerdict:
+        """A triggered inspection: the part stopped under the camera is judged on this one frame.
+        The most confident part box is the part (none: the whole frame is); the defects whose
+        centre lies on it count. Every trigger is one part record."""
+        h, w = image.shape[:2]
+        kinds = self.config.part_classes
+        found = sorted((d for d in detections if d.class_name in kinds), key=lambda d: -d.confidence)
+        box: Box = found[0].box if found else (0.0, 0.0, float(w), float(h))
+        crop, origin = _crop(image, box) if self.keep_images else (None, (0, 0))
+        defects = tuple(
+            PartDefect(
+                d.class_name,
+                d.confidence,
+                d.box,
+                frame_index,
+                1,
+                frame_index,
+                frame_index,
+                wall_time,
+                pictured=(d.x1 - origin[0], d.y1 - origin[1], d.x2 - origin[0], d.y2 - origin[1]),
+            )
+            for d in sorted(detections, key=lambda d: -d.confidence)
+            if d.class_name not in kinds
+            and rules.is_defect(d)
+            and box[0] <= (d.x1 + d.x2) / 2 <= box[2]
+            and box[1] <= (d.y1 + d.y2) / 2 <= box[3]
+        )
+        return PartVerdict(
+            part=next(self._numbers),
+            kind=found[0].class_name if found else "part",
+            verdict=NG if defects else OK,
+            first_frame=frame_index,
+            last_frame=frame_index,
+            box=box,
+            best_frame=frame_index,
+            defects=defects,
+            first_seen=wall_time,
+            last_seen=wall_time,
+            image=crop,
+            image_origin=origin,
+            recipe=self.config.recipe,
+        )
+
     def flush(self) -> list[PartVerdict]:
         """The run ends: every part still followed is decided with what was seen of it."""
         return self._decide(None, 0)

@@ -39,6 +39,7 @@ class LineConfig:
     min_frames: int = 3  # frames a defect (and a part) must be seen on to count
     exit_line: float | None = None  # fraction of the frame's width where a part is decided at once
     log_frames: bool = False  # also log every defect on every frame (an audit), not one per defect
+    trigger: bool = False  # judge one frame per trigger (a part stopped under the camera), not free-running
     roi: Box | None = None
     backend: str = "eager"
     mode: str = "reduce-overhead"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
-from inspector.capture.base import FrameSource
+from inspector.capture.base import Frame, FrameSource
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.model import DetectorModel
 from inspector.inspection.parts import PartVerdict
@@ -71,6 +72,7 @@ class Line:
         self.switch.subscribe(lambda _event: self._report_state())  # a compile the run waits for
         self.outputs = outputs
         self._ended: str | None = None  # the state once the loop has ended
+        self._triggers: deque[float] = deque()  # when each trigger not yet served came
         self.recipe: Recipe | None = None  # the recipe new parts are judged by
         self._next_recipe: Recipe | None = None  # chosen; in force from the next frame
         self.compile_s = 0.0  # time the run waited for a compile before its first frame
@@ -117,6 +119,21 @@ class Line:
     def _report_state(self) -> None:
         self.outputs.set_state(self.state())
 
+    def trigger(self) -> None:
+        """In triggered mode: judge the next frame captured from now on as one part (the PLC's
+        trigger, or the operator's). Safe from any thread."""
+        self._triggers.append(time.perf_counter())
+
+    def _triggered(self, frame: Frame) -> bool | None:
+        """Whether to inspect ``frame``: always when free-running (``None``); in triggered mode
+        only the first frame captured after a trigger (``True``), the rest are let go."""
+        if not self.config.trigger:
+            return None
+        if not self._triggers or frame.captured_at < self._triggers[0]:
+            return False
+        self._triggers.popleft()
+        return True
+
     def choose_recipe(self, recipe: Recipe) -> None:
         """From the next frame on, new parts are judged by ``recipe``; parts already in view keep
         theirs. Safe from any thread; a recipe naming a class the model lacks is a ``ConfigError``."""
@@ -142,6 +159,7 @@ class Line:
                 recipe=recipe.name,
             )
         self.recipe = recipe
+        self.outputs.watch_trigger(config.trigger)
         self._writer.log_event(RunEventRecord(self.run_id, utc_now(), frame_index, "recipe", recipe.label))
         self.outputs.set_recipe(recipe.number)
 
@@ -162,6 +180,7 @@ class Line:
             daemon=True,
         )
         self.stats.restart()
+        self.outputs.watch_trigger(self.config.trigger)
         capture.start()
         try:
             while not self._stop.is_set() and (frames is None or self.inspector.frames < frames):
@@ -175,11 +194,14 @@ class Line:
                     continue
                 if self._next_recipe is not None:
                     self._change_recipe(frame.index)
+                once = self._triggered(frame)
+                if once is False:
+                    continue
                 waited = time.perf_counter()
                 if self.switch.at_frame_boundary(frame):  # the run waited for a compile
                     self.compile_s = time.perf_counter() - waited
                     self.stats.restart()  # rates and latencies describe the line, not the compile
-                result = self.inspector.process(frame)
+                result = self.inspector.process(frame, once=bool(once))
                 self.switch.after_frame(frame)
                 self.stats.add(result)
                 if result.decided:

@@ -10,6 +10,7 @@ A recipes file (``--recipes FILE``) is TOML, one ``[[recipe]]`` table each::
     part_classes = ["plate"]         # optional, as --part-classes
     min_frames = 3                   # optional, as --min-frames
     exit_line = 0.8                  # optional, as --exit-line
+    trigger = false                  # optional: true judges one frame per trigger (see the README)
 
 A setting a recipe leaves out keeps the station's. A recipe changes how parts are judged, not the
 model: parts already in view when it changes are judged by the recipe they came in under.
@@ -32,6 +33,7 @@ _SETTINGS = {
     "part_classes": "part_classes",
     "min_frames": "min_frames",
     "exit_line": "exit_line",
+    "trigger": "trigger",
 }
 
 
@@ -92,6 +94,8 @@ def _recipe(table: Mapping[str, Any], where: str) -> Recipe:
         if key not in table:
             continue
         value = table[key]
+        if key == "trigger" and not isinstance(value, bool):
+            raise ConfigError(f"{where}: trigger must be true or false")
         if key in ("classes", "part_classes"):
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 raise ConfigError(f"{where}: {key} must be a list of class names")

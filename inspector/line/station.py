@@ -56,7 +56,9 @@ class Station:
         self._on_message = on_message or (lambda message: None)
         self.db = open_database(self.db_path)
         self.writer = DefectWriter(self.db, self.db_path, on_error=on_message).start()
-        self.outputs: Outputs = build_outputs(outputs or OutputsConfig(), self.db, self._plc_wants)
+        self.outputs: Outputs = build_outputs(
+            outputs or OutputsConfig(), self.db, self._plc_wants, self._plc_triggers
+        )
         self._models: dict[tuple[str, str], DetectorModel] = {}
         self._models_lock = threading.Lock()
 
@@ -142,6 +144,12 @@ class Station:
             self.line.choose_recipe(recipe)
         self.recipe = recipe
         return recipe
+
+    def _plc_triggers(self) -> None:
+        """The PLC raised its trigger (from its link's thread): the running line judges a part."""
+        line = self.line
+        if line is not None and not line.closed and line.config.trigger:
+            line.trigger()
 
     def _plc_wants(self, number: int) -> None:
         """The PLC asked for a recipe (from its link's thread): chosen, or said why not."""

@@ -60,12 +60,13 @@ def _no_more(options: dict[str, str], option: str, known: str) -> None:
 
 @dataclass(frozen=True)
 class PlcConfig:
-    """``modbus://HOST[:PORT][?unit=1&coil=0&registers=0&pulse_ms=200&deadline_ms=1000]``"""
+    """``modbus://HOST[:PORT][?unit=1&coil=0&trigger=1&registers=0&pulse_ms=200&deadline_ms=1000]``"""
 
     host: str
     port: int = 502
     unit: int = 1  # the Modbus unit (slave) id
     reject_coil: int = 0
+    trigger_coil: int = 1  # the PLC raises it to have a part judged (triggered mode); the station lowers it
     registers: int = 0  # the first holding register of the station's block
     pulse_ms: int = 200
     deadline_ms: int = 1000  # a reject that cannot start by then is dropped, never sent late
@@ -83,11 +84,14 @@ class PlcConfig:
             port=parts.port or 502,
             unit=_int(options, "unit", 1, 0, 247, "--plc"),
             reject_coil=_int(options, "coil", 0, 0, 65535, "--plc"),
+            trigger_coil=_int(options, "trigger", 1, 0, 65535, "--plc"),
             registers=_int(options, "registers", 0, 0, 65536 - PLC_REGISTERS, "--plc"),
             pulse_ms=_int(options, "pulse_ms", 200, 10, 10_000, "--plc"),
             deadline_ms=_int(options, "deadline_ms", 1000, 10, 60_000, "--plc"),
         )
-        _no_more(options, "--plc", "unit, coil, registers, pulse_ms, deadline_ms")
+        _no_more(options, "--plc", "unit, coil, trigger, registers, pulse_ms, deadline_ms")
+        if config.trigger_coil == config.reject_coil:
+            raise ConfigError("--plc: the trigger and the reject need coils of their own")
         return config
 
 

@@ -78,6 +78,11 @@ class Outputs:
                 self._counters = self._counters.add(part)
                 self._send(self._update(PartMessage(self._run, part, backend)))
 
+    def watch_trigger(self, on: bool) -> None:
+        """Whether the PLC's trigger coil is watched (a line in triggered mode runs)."""
+        for link in self.links:
+            link.watch_trigger = on
+
     def statuses(self) -> list[LinkStatus]:
         return [link.status() for link in self.links]
 
@@ -99,14 +104,20 @@ class Outputs:
                 link.put(update)
 
 
-def build_outputs(config: OutputsConfig, db: Engine, on_recipe: RecipeCallback | None = None) -> Outputs:
+def build_outputs(
+    config: OutputsConfig,
+    db: Engine,
+    on_recipe: RecipeCallback | None = None,
+    on_trigger: Callable[[], None] | None = None,
+) -> Outputs:
     """The links ``config`` names, started; each library is imported only when its link is asked
-    for. ``on_recipe``: called (from the PLC link's thread) with a recipe number the PLC asks for."""
+    for. ``on_recipe``: called (from the PLC link's thread) with a recipe number the PLC asks for;
+    ``on_trigger``: called when the PLC raises its trigger coil."""
     links: list[Link] = []
     if config.plc is not None:
         from inspector.outputs.plc import PlcLink
 
-        links.append(PlcLink(config.plc, on_recipe))
+        links.append(PlcLink(config.plc, on_recipe, on_trigger))
     if config.opcua is not None:
         from inspector.outputs.opcua import OpcUaLink
 

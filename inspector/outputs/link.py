@@ -38,6 +38,7 @@ class Link:
     and read the inbox with ``_take``."""
 
     name = "link"
+    watch_trigger = False  # a link that can trigger inspections (the PLC's) watches while this is set
 
     def __init__(self, target: str) -> None:
         self.target = target  # shown to the operator: never holds a secret

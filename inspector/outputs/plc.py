@@ -21,6 +21,10 @@ offset   value
          reads it ten times a second and changes recipe when it changes
 =======  ==============================================================
 
+In triggered mode the station reads the coil ``PlcConfig.trigger_coil`` every 5 ms; the PLC raises
+it when a part stands under the camera, the station lowers it (the trigger is taken) and judges
+the next frame it captures as that part.
+
 A reject is the coil ``PlcConfig.reject_coil`` held on for ``pulse_ms``; two NG parts in quick
 succession get two pulses with a gap as long as a pulse between them. A pulse that cannot start
 within ``deadline_ms`` of the verdict (the PLC unreachable, say) is not sent late, where it would
@@ -49,6 +53,7 @@ logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 BLOCK = PLC_REGISTERS
 WRITTEN = BLOCK - 1  # the last register is the PLC's, to ask for a recipe
 RECIPE_POLL_S = 0.1
+TRIGGER_POLL_S = 0.005  # how often the trigger coil is read while a triggered line runs
 HEARTBEAT_S = 1.0
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 5.0
 
@@ -93,10 +98,16 @@ class PlcLink(Link):
 
     name = "PLC"
 
-    def __init__(self, config: PlcConfig, on_recipe: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: PlcConfig,
+        on_recipe: Callable[[int], None] | None = None,
+        on_trigger: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config.target)
         self.config = config
         self.on_recipe = on_recipe
+        self.on_trigger = on_trigger
         self._pulses: deque[PartMessage] = deque()
 
     def queued(self) -> int:
@@ -112,6 +123,7 @@ class PlcLink(Link):
         coil_off_at: float | None = None
         next_pulse_at = next_beat = retry_at = next_poll = 0.0
         wished: int | None = None  # the recipe number the PLC last asked for
+        next_trigger_poll = 0.0
         backoff = FIRST_BACKOFF_S
         connected = dirty = False
         while True:
@@ -119,6 +131,8 @@ class PlcLink(Link):
             waits = [next_beat - now]
             if connected and self.on_recipe is not None:
                 waits.append(next_poll - now)
+            if connected and self.watch_trigger:
+                waits.append(next_trigger_poll - now)
             if not connected:
                 waits.append(retry_at - now)
             elif coil_off_at is not None:
@@ -166,6 +180,9 @@ class PlcLink(Link):
                         self.sent += 1
                     self.latency.add("reject", (done - pulsing.decided_perf) * 1000)
                     dirty = False
+                if self.watch_trigger and self.on_trigger is not None and now >= next_trigger_poll:
+                    next_trigger_poll = now + TRIGGER_POLL_S
+                    self._take_trigger(client)
                 if self.on_recipe is not None and now >= next_poll:
                     next_poll = now + RECIPE_POLL_S
                     wished = self._read_wish(client, wished)
@@ -182,6 +199,16 @@ class PlcLink(Link):
             if final and (not connected or (coil_off_at is None and not self._pulses and not dirty)):
                 break
         client.close()
+
+    def _take_trigger(self, client: ModbusTcpClient) -> None:
+        """A raised trigger coil is lowered (the PLC sees it taken) and handed to ``on_trigger``."""
+        cfg = self.config
+        response = client.read_coils(cfg.trigger_coil, count=1, device_id=cfg.unit)
+        self._check(response)
+        if response.bits[0]:
+            self._check(client.write_coil(cfg.trigger_coil, False, device_id=cfg.unit))
+            if self.on_trigger is not None:
+                self.on_trigger()
 
     def _read_wish(self, client: ModbusTcpClient, wished: int | None) -> int:
         """The PLC's recipe register; a new non-zero number there is handed to ``on_recipe``."""

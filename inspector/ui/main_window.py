@@ -76,6 +76,9 @@ class MainWindow(QMainWindow):
         recipes = [self.station.recipes[n] for n in sorted(self.station.recipes)]
         self.line_panel = LinePanel(config, recipes)
         self.line_panel.recipe_chosen.connect(self.choose_recipe)
+        self.line_panel.trigger_clicked.connect(
+            lambda: self.line.trigger() if self.line is not None else None
+        )
         self.line_panel.change_requested.connect(lambda changes: self._change_line(**changes))
         self.line_panel.start_toggled.connect(self._on_start_toggled)
         self.line_panel.pause_toggled.connect(self._on_pause_toggled)
@@ -270,6 +273,7 @@ class MainWindow(QMainWindow):
             self.config = chosen.apply(self.config)
             self.rules.show(self.config.min_confidence, self.config.defect_classes)
         self.line_panel.show_recipe(self.line.recipe if self.line is not None else None, chosen)
+        self.line_panel.trigger_button.setVisible(self.line is not None and self.line.config.trigger)
 
     def _update_gauges(self) -> None:
         self.plant.refresh()

@@ -184,3 +184,22 @@ def test_a_recipe_changed_while_parts_are_in_view_applies_from_the_next_part_on(
     assert sorted(by_recipe) == ["A", "B"]
     assert by_recipe["A"].verdict == NG and by_recipe["A"].defects[0].frames > 60, "judged wholly by A"
     assert by_recipe["B"].verdict == OK and not by_recipe["B"].defects
+
+
+def test_a_triggered_inspection_judges_the_part_under_the_camera_on_one_frame():
+    b = book()
+    dets = [det("plate", 400, 200, 300, 200), det("dent", 500, 260, 30, 30), det("scratch", 900, 100, 20, 20)]
+    first = b.judge_once(7, dets, RULES, IMAGE, 1007.0)
+    assert (first.part, first.kind, first.verdict, first.first_frame, first.last_frame) == (
+        1,
+        "plate",
+        NG,
+        7,
+        7,
+    )
+    assert [d.class_name for d in first.defects] == ["dent"], "the scratch lies off the part"
+    assert first.defects[0].frames == 1 and first.image is not None
+    x0, y0 = first.image_origin
+    assert first.defects[0].pictured == (500 - x0, 260 - y0, 530 - x0, 290 - y0)
+    empty = b.judge_once(8, [], RULES, IMAGE, 1008.0)
+    assert (empty.part, empty.kind, empty.verdict, empty.box) == (2, "part", OK, (0.0, 0.0, 1280.0, 720.0))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from pymodbus.client import ModbusTcpClient
+
 from inspector.line.config import LineConfig
 from inspector.line.station import Station
 from inspector.outputs.config import OutputsConfig, PlcConfig
@@ -118,3 +120,33 @@ def test_a_line_sends_one_pulse_per_ng_part_and_counters_equal_to_its_summary_th
     regs = plc.registers_now(0, BLOCK)
     assert (u32(regs, 4), u32(regs, 6), u32(regs, 8)) == (stats.parts, stats.parts_ok, stats.parts_ng)
     assert u32(regs, 2) == line.run_id and regs[1] == STATE_CODES["stopped"]
+
+
+def test_in_triggered_mode_each_raised_trigger_coil_is_taken_and_judged_as_one_part(plc, db_path):
+    plant = OutputsConfig.parse("test", plc.url + "&pulse_ms=20&trigger=5", None, None)
+    station = Station(db_path, outputs=plant)
+    weights = str(demo_model_path())
+    config = LineConfig(source="synthetic:fps=15", weights=weights, device="cpu", imgsz=320, trigger=True)
+    line = station.build_line(config)
+    runner = threading.Thread(target=line.run)
+    runner.start()
+    plc_side = ModbusTcpClient("127.0.0.1", port=plc.port)
+    plc_side.connect()
+    try:
+        wait_for(lambda: line.stats.captured.rate() > 0, 60, "frames coming")
+        time.sleep(1.0)
+        assert line.inspector.frames == 0, "no trigger, no inspection"
+        for n in (1, 2, 3):
+            plc_side.write_coil(5, True, device_id=1)
+            wait_for(lambda n=n: line.stats.parts == n, 20, f"part {n} judged")
+            assert not plc_side.read_coils(5, count=1, device_id=1).bits[0], "the trigger was taken"
+    finally:
+        plc_side.close()
+        line.stop()
+        runner.join(30)
+    line.close()
+    station.close()
+    assert line.inspector.frames == 3 and line.stats.parts == 3
+    regs = plc.registers_now(0, BLOCK)
+    assert u32(regs, 4) == 3 and u32(regs, 10) == 3, "each trigger is one part, numbered in the run"
+    assert plc.pulses(0) == line.stats.parts_ng

@@ -33,6 +33,7 @@ class LinePanel(QGroupBox):
     start_toggled = Signal(bool)
     pause_toggled = Signal(bool)
     recipe_chosen = Signal(int)  # a recipe's number
+    trigger_clicked = Signal()  # judge the next frame as a part (triggered mode)
 
     def __init__(self, config: LineConfig, recipes: Sequence[Recipe] = ()) -> None:
         super().__init__("Line")
@@ -79,9 +80,17 @@ class LinePanel(QGroupBox):
         self.pause_button.setCheckable(True)
         self.pause_button.setMinimumHeight(36)
         self.pause_button.toggled.connect(self.pause_toggled)
+        self.trigger_button = QPushButton("Inspect now")
+        self.trigger_button.setToolTip(
+            "triggered mode: judge the next frame as one part, as a PLC trigger does"
+        )
+        self.trigger_button.setMinimumHeight(36)
+        self.trigger_button.clicked.connect(self.trigger_clicked)
+        self.trigger_button.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, stretch=2)
         buttons.addWidget(self.pause_button, stretch=1)
+        buttons.addWidget(self.trigger_button, stretch=1)
         form.addRow("Source", source_row)
         form.addRow("Model", model_row)
         form.addRow("Device", self.device_combo)
