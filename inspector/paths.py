@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from platformdirs import user_cache_path
+from platformdirs import user_cache_path, user_data_path
 
 
 def resources_dir() -> Path:
@@ -27,3 +27,8 @@ def app_icon_path() -> Path:
 def compile_cache_dir() -> Path:
     """Inductor/Triton caches, kept per user so a second launch compiles from warm caches."""
     return user_cache_path("inspector", appauthor=False) / "torch-compile"
+
+
+def opcua_pki_dir() -> Path:
+    """The OPC UA server's own certificate and private key, made at its first start."""
+    return user_data_path("inspector", appauthor=False) / "opcua"

@@ -24,6 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
     # the log file goes to a folder of this test run, never to the user's own
     os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="inspector-state-")
+    # and what the station keeps for itself (the OPC UA server's certificate) to one of its data
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="inspector-data-")
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ object (``Run``, ``Parts``, ``OK``, ``NG``) and a ``LastResult`` object (``Resul
 companion specification (OPC 40100), with those fields plus ``Run``, ``ModelSha256`` and ``Backend``.
 ``ResultId`` is ``station/run/part``; ``ResultState`` is 1 for OK and 2 for NG.
 
-The server listens where ``--opcua`` says (127.0.0.1 unless told otherwise). With a user in the URL
-it admits only that user, with the password from ``INSPECTOR_OPCUA_PASSWORD``; anonymous clients
-are then refused.
+The server listens where ``--opcua`` says (127.0.0.1 unless told otherwise), with a self-signed
+certificate made at its first start (``opcua_pki_dir()``): it offers Basic256Sha256 with signing
+and encryption, and no security as well unless a user is set. With a user in the URL it admits
+only that user, with the password from ``INSPECTOR_OPCUA_PASSWORD``, only over the encrypted
+endpoint; anonymous clients are then refused.
 """
 
 from __future__ import annotations
@@ -19,15 +21,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.server.user_managers import User, UserManager, UserRole
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from inspector.outputs.config import OpcUaConfig
 from inspector.outputs.link import CONNECTED, OFF, Link
 from inspector.outputs.messages import STATE_CODES, Update
+from inspector.paths import opcua_pki_dir
 
 log = logging.getLogger(__name__)
 logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs each request at INFO
@@ -64,6 +71,26 @@ class _OneUser(UserManager):
         return None
 
 
+async def _own_certificate(uri: str) -> tuple[Path, Path]:
+    """The server's private key and self-signed certificate, made once and kept (the key readable
+    by its owner alone), so clients can pin it."""
+    folder = opcua_pki_dir()
+    key, cert = folder / "server-key.pem", folder / "server-cert.der"
+    if not (key.is_file() and cert.is_file()):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        await setup_self_signed_certificate(
+            key,
+            cert,
+            uri,
+            socket.gethostname(),
+            [ExtendedKeyUsageOID.SERVER_AUTH],
+            {"commonName": f"inspector {socket.gethostname()}", "organizationName": "inspector"},
+        )
+        key.chmod(0o600)
+    return key, cert
+
+
 class OpcUaLink(Link):
     name = "OPC UA"
 
@@ -82,7 +109,14 @@ class OpcUaLink(Link):
         await server.init()
         server.set_endpoint(cfg.endpoint)
         server.set_server_name(f"inspector station {self.station}")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        uri = f"urn:inspector:station:{self.station}"
+        await server.set_application_uri(uri)
+        key, cert = await _own_certificate(uri)
+        await server.load_certificate(str(cert))
+        await server.load_private_key(str(key))
+        # with a user, only the encrypted endpoint: a password never crosses the wire in clear
+        secure = [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt]
+        server.set_security_policy(secure if users else [ua.SecurityPolicyType.NoSecurity, *secure])
         server.set_identity_tokens([ua.UserNameIdentityToken] if users else [ua.AnonymousIdentityToken])
         idx = await server.register_namespace(NAMESPACE)
         event_type = await server.create_custom_event_type(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 
 import pytest
 from asyncua import ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.sync import Client
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from inspector.lab.loopback_plc import free_port
 from inspector.outputs.config import OpcUaConfig
 from inspector.outputs.hub import Outputs
 from inspector.outputs.link import CONNECTED, CONNECTING, OFF
 from inspector.outputs.opcua import NAMESPACE, OpcUaLink
+from inspector.paths import opcua_pki_dir
 
 from .conftest import CLASS_IDS, part, wait_for
 
@@ -64,27 +68,49 @@ def test_a_subscribed_client_gets_one_event_per_decided_part_and_reads_the_count
     outputs.close()
 
 
-def test_with_a_user_only_that_user_gets_in(monkeypatch):
+def _client_certificate(folder) -> str:
+    """A client's own key and self-signed certificate, as asyncua's security string wants them."""
+    key, cert = folder / "client-key.pem", folder / "client-cert.der"
+    asyncio.run(
+        setup_self_signed_certificate(
+            key, cert, "urn:test:client", "localhost", [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "qe"}
+        )
+    )
+    return f"Basic256Sha256,SignAndEncrypt,{cert},{key}"
+
+
+def test_with_a_user_only_that_user_gets_in_and_only_encrypted(monkeypatch, tmp_path):
     monkeypatch.setenv("INSPECTOR_OPCUA_PASSWORD", "line-7-secret")
     port = free_port()
     outputs, _ = serve(f"opc.tcp://qe@127.0.0.1:{port}")
     url = f"opc.tcp://127.0.0.1:{port}"
-    for user, password in ((None, None), ("qe", "wrong"), ("intruder", "line-7-secret")):
+    secure = _client_certificate(tmp_path)
+    for user, password, security in (
+        (None, None, secure),
+        ("qe", "wrong", secure),
+        ("intruder", "line-7-secret", secure),
+        ("qe", "line-7-secret", None),  # the right password, but it would cross the wire in clear
+    ):
         client = Client(url)
+        if security:
+            client.set_security_string(security)
         if user:
             client.set_user(user)
             client.set_password(password)
-        with pytest.raises(ua.UaError):
+        with pytest.raises((ua.UaError, TimeoutError, ConnectionError)):
             client.connect()
         with contextlib.suppress(ua.UaError, ConnectionError):
             client.disconnect()
     client = Client(url)
+    client.set_security_string(secure)
     client.set_user("qe")
     client.set_password("line-7-secret")
     with client:
         idx = client.get_namespace_index(NAMESPACE)
         assert client.nodes.objects.get_child([f"{idx}:st4", f"{idx}:State"]).read_value() == "running"
     outputs.close()
+    key = next(opcua_pki_dir().glob("server-key.pem"))
+    assert key.stat().st_mode & 0o077 == 0, "the server's private key is readable by its owner alone"
 
 
 def test_a_port_in_use_says_so_and_the_station_goes_on():
