@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from inspector.logs import log_path, setup_logging
 from inspector.outputs.config import OutputsConfig, redact
 from inspector.paths import compile_cache_dir, demo_model_path
 from inspector.shifts import DEFAULT_SHIFTS, Shifts, naive_utc
+from inspector.storage.retention import DiskBudget
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -85,6 +87,12 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
         "--shifts",
         default=None,
         help=f"window: local times shifts start at (default {DEFAULT_SHIFTS}; remembered)",
+    )
+    p.add_argument(
+        "--keep-images", default=None, help="days defect images are kept, or 'forever' (default 30)"
+    )
+    p.add_argument(
+        "--min-free", type=float, default=None, help="MB of free disk below which images give way (500)"
     )
     p.add_argument("--recipes", type=Path, default=None, help="TOML file of numbered recipes (see README)")
     p.add_argument("--recipe", type=int, default=None, help="the recipe to start with (its number)")
@@ -315,14 +323,28 @@ def _cmd_window(args: argparse.Namespace) -> int:
 
     db = args.db or _default_db()
     with one_station(db):
-        plant, recipes = _plant(args), _recipes(args)
+        plant, recipes, budget = _plant(args), _recipes(args), _budget(args)
         return run_app(
-            config, db, args.exit_after, args.screenshot, given, shifts, plant, recipes, args.recipe
+            config, db, args.exit_after, args.screenshot, given, shifts, plant, recipes, args.recipe, budget
         )
 
 
 def _plant(args: argparse.Namespace) -> OutputsConfig:
     return OutputsConfig.parse(args.station, args.plc, args.mqtt, args.opcua)
+
+
+def _budget(args: argparse.Namespace) -> DiskBudget:
+    """The disk budget from ``--keep-images`` and ``--min-free`` (each defaults as documented)."""
+    changes: dict[str, float | None] = {}
+    if args.keep_images is not None:
+        text = args.keep_images.strip().lower()
+        try:
+            changes["keep_days"] = None if text == "forever" else float(text)
+        except ValueError as exc:
+            raise UsageError(f"--keep-images {args.keep_images!r}: a number of days, or forever") from exc
+    if args.min_free is not None:
+        changes["min_free_mb"] = args.min_free
+    return replace(DiskBudget(), **changes)
 
 
 def _recipes(args: argparse.Namespace) -> dict[int, Recipe]:
@@ -353,9 +375,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plant=_plant(args),
         recipes=_recipes(args),
         recipe=args.recipe,
+        budget=_budget(args),
     )
     print(json.dumps(summary) if args.json else format_summary(summary))
-    if summary["source_error"] or summary["output_error"]:
+    if summary["source_error"] or summary["output_error"] or summary["defects_dropped"]:
         return EXIT_RUN_FAILED
     done = args.frames is not None and summary["frames"] >= args.frames
     if summary["stopped_by"] and not done:  # the shell's convention: 128 + the signal's number

@@ -19,6 +19,7 @@ from inspector.outputs.messages import part_json
 from inspector.pipeline import InspectionResult
 from inspector.stop_signals import stop_signals_interrupt
 from inspector.storage.queries import DefectFilter, count_defects
+from inspector.storage.retention import DiskBudget
 
 Say = Callable[[str], None]
 
@@ -33,12 +34,13 @@ def run_headless(
     plant: OutputsConfig | None = None,
     recipes: Mapping[int, Recipe] | None = None,
     recipe: int | None = None,
+    budget: DiskBudget | None = None,
 ) -> dict[str, Any]:
     """Run the line and return the summary. Bad input raises an ``InspectorError``."""
     detections_file = _Output(detections_out, "detections") if detections_out else None
     parts_file = _Output(parts_out, "parts") if parts_out else None
     outputs = [out for out in (detections_file, parts_file) if out is not None]
-    station = Station(db_path, on_message=say, outputs=plant, recipes=recipes)
+    station = Station(db_path, on_message=say, outputs=plant, recipes=recipes, budget=budget)
     if recipe is not None:
         station.choose_recipe(recipe)
     interrupted: str | None = None  # the stop signal's name
@@ -80,6 +82,8 @@ def run_headless(
         "frames": line.inspector.frames,
         "defects_logged": logged,
         "defects_detected": line.inspector.defects_logged,
+        "defects_dropped": station.writer.pending,  # rows the log could not take by the end
+        "images_skipped": station.writer.images_skipped,
         "frames_dropped": line.slot.dropped,
         "fps": round(line.stats.fps(), 2),
         "compile_s": round(line.compile_s, 2),
@@ -191,8 +195,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         _parts_line(summary),
         f"{summary['fps']:.1f} frames/s, {summary['frames_dropped']} frames dropped"
         + (f", {summary['compile_s']:.1f} s spent compiling" if summary["compile_s"] else ""),
-        "latency ms      p50      p95      p99",
     ]
+    if summary["images_skipped"]:
+        lines.append(f"{summary['images_skipped']} defect images not saved: free space below the disk budget")
+    if summary["defects_dropped"]:
+        lines.append(f"{summary['defects_dropped']} defects could not be written to the log")
+    lines.append("latency ms      p50      p95      p99")
     for stage, p in summary["latency_ms"].items():
         lines.append(f"  {stage:<10}{p['p50']:>9.2f}{p['p95']:>9.2f}{p['p99']:>9.2f}")
     return "\n".join(lines)

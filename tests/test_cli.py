@@ -242,6 +242,9 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--opcua", "opc.tcp://admin@127.0.0.1:4840"], "needs a password in INSPECTOR_OPCUA_PASSWORD"),
         (["--station", "line/1"], "a station name may not"),
         (["--recipes", str(tmp_path / "absent.toml")], "recipes file"),
+        (["--keep-images", "0"], "--keep-images must be a number of days above 0"),
+        (["--keep-images", "soon"], "a number of days, or forever"),
+        (["--min-free", "-1"], "--min-free must be a number of MB, 0 or more"),
         (["--recipe", "3"], "--recipe 3: no such recipe (recipes: none: give --recipes FILE)"),
     ]
     if not torch.cuda.is_available():
@@ -392,3 +395,15 @@ def test_an_output_file_on_a_full_disk_stops_the_run_closed_with_one_line(tmp_pa
     with sqlite3.connect(db) as conn:
         frames, ended = conn.execute("SELECT frames, ended_at FROM runs").fetchone()
     assert ended is not None and frames < 40, "stopped at once, and closed"
+
+
+def test_below_the_disk_budget_a_run_keeps_every_row_saves_no_image_and_says_so(tmp_path, capsys):
+    db = tmp_path / "d.sqlite"
+    args = ["run", "--headless", "--source", "synthetic:fps=0", "--frames", "100", "--imgsz", "320"]
+    code = main([*args, "--device", "cpu", "--min-free", "1e12", "--db", str(db), "--json"])
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert code == 0 and summary["parts_ng"] > 0
+    assert summary["images_skipped"] == summary["parts_ng"] and summary["defects_dropped"] == 0
+    assert summary["defects_logged"] >= summary["parts_ng"] and "defect images are not saved" in err
+    assert not list(tmp_path.rglob("*.jpg"))

@@ -24,6 +24,7 @@ from inspector.outputs.config import OutputsConfig
 from inspector.outputs.hub import Outputs, build_outputs
 from inspector.pipeline import Inspector
 from inspector.storage.database import open_database
+from inspector.storage.retention import DiskBudget
 from inspector.storage.writer import LOG_RECOVERED, DefectWriter, ErrorCallback, RunInfo
 
 __all__ = ["LOG_RECOVERED", "Station", "available_devices"]
@@ -48,6 +49,7 @@ class Station:
         on_message: ErrorCallback | None = None,
         outputs: OutputsConfig | None = None,
         recipes: Mapping[int, Recipe] | None = None,
+        budget: DiskBudget | None = None,
     ) -> None:
         self.db_path = Path(db_path).expanduser()
         self.recipes: dict[int, Recipe] = dict(recipes or {})
@@ -55,7 +57,9 @@ class Station:
         self.line: Line | None = None  # the newest line built
         self._on_message = on_message or (lambda message: None)
         self.db = open_database(self.db_path)
-        self.writer = DefectWriter(self.db, self.db_path, on_error=on_message).start()
+        self.writer = DefectWriter(
+            self.db, self.db_path, on_error=on_message, budget=budget or DiskBudget()
+        ).start()
         self.outputs: Outputs = build_outputs(
             outputs or OutputsConfig(), self.db, self._plc_wants, self._plc_triggers
         )

@@ -28,10 +28,12 @@ from sqlalchemy.orm import Session
 
 from inspector.storage.database import StorageError, media_dir
 from inspector.storage.models import Defect, Part, Run, RunEvent
+from inspector.storage.retention import DiskBudget, ImageKeeper
 
 log = logging.getLogger(__name__)
 ErrorCallback = Callable[[str], None]
 _Image = tuple[str | None, int, int]  # a saved image: its path, and where its corner lies in the frame
+RETENTION_EVERY_S = 600.0
 LOG_RECOVERED = "defect log writing again"  # told to on_error once a failed commit goes through
 
 
@@ -117,6 +119,7 @@ class DefectWriter:
         save_images: bool = True,
         on_error: ErrorCallback | None = None,
         jpeg_quality: int = 90,
+        budget: DiskBudget | None = None,
     ) -> None:
         self._engine = engine
         self._db_dir = Path(db_path).parent
@@ -132,6 +135,14 @@ class DefectWriter:
         self._events: list[dict[str, Any]] = []
         self._last_error: str | None = None
         self.committed = 0
+        # the budget's news is no failure of the log: told as it is, without a "writing again" after
+        self._keeper = ImageKeeper(engine, self._media, budget, self._on_error) if budget else None
+        self._next_retention = 0.0  # when the retention next deletes old images
+
+    @property
+    def images_skipped(self) -> int:
+        """Images not saved because free space was below the budget's floor."""
+        return self._keeper.skipped if self._keeper else 0
 
     # Calls from other threads ----------------------------------------------------------------
     def start(self) -> DefectWriter:
@@ -192,6 +203,7 @@ class DefectWriter:
                 except queue.Empty:
                     kind, payload = "due", None
                 try:
+                    self._keep_retention()
                     if self._handle(session, kind, payload):
                         return
                 except Exception as exc:  # a bug in one message must not end the log: say it, go on
@@ -232,6 +244,15 @@ class DefectWriter:
                 )
             return True
         return False
+
+    def _keep_retention(self) -> None:
+        """Old images are deleted at the start and every ten minutes while messages come."""
+        if self._keeper is not None and time.monotonic() >= self._next_retention:
+            self._next_retention = time.monotonic() + RETENTION_EVERY_S
+            try:
+                self._keeper.prune_old()
+            except (OSError, SQLAlchemyError) as exc:
+                log.warning("old defect images not deleted: %s", exc)
 
     @staticmethod
     def _run_call(future: Future[Any], fn: Callable[[], Any]) -> None:
@@ -353,6 +374,8 @@ class DefectWriter:
     def _save_image(self, run_id: int, name: str, image: np.ndarray | None) -> str | None:
         if not self.save_images or image is None:
             return None
+        if self._keeper is not None and not self._keeper.may_save():
+            return None  # below the disk budget: the image gives way, its row does not
         folder = self._media / f"run-{run_id}"
         path = folder / f"{name}.jpg"
         try:

@@ -11,6 +11,7 @@ from inspector.line.recipes import Recipe
 from inspector.outputs.config import OutputsConfig
 from inspector.paths import app_icon_path
 from inspector.shifts import Shifts
+from inspector.storage.retention import DiskBudget
 from inspector.ui.qt_env import release_opencv_qt_paths
 
 
@@ -24,6 +25,7 @@ def run_app(
     plant: OutputsConfig | None = None,
     recipes: Mapping[int, Recipe] | None = None,
     recipe: int | None = None,
+    budget: DiskBudget | None = None,
 ) -> int:
     """Open the station on the remembered line (or the demo line) and run until it is closed;
     the settings in ``given`` (and ``shifts``, when given) came from the command line and win over
@@ -43,7 +45,7 @@ def run_app(
     app.setWindowIcon(QIcon(str(app_icon_path())))
     settings = station_settings()
     config = remembered_config(settings, config, given)
-    window = MainWindow(config, db_path, remembered_shifts(settings, shifts), plant, recipes)
+    window = MainWindow(config, db_path, remembered_shifts(settings, shifts), plant, recipes, budget)
     if recipe is not None:
         window.choose_recipe(recipe)
     geometry = settings.value("window/geometry")

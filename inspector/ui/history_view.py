@@ -4,7 +4,7 @@ part's image, export what is shown to CSV."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -32,6 +32,7 @@ from inspector.shifts import naive_utc
 from inspector.storage.models import Defect, Part, Run
 from inspector.storage.part_queries import PartFilter, export_parts_csv, parts_per_run
 from inspector.storage.queries import DefectFilter, class_counts, export_csv, list_runs
+from inspector.storage.retention import images_pruned
 from inspector.ui.history_model import PagedTableModel, defect_model, local_time, part_model
 from inspector.ui.live_view import CLASS_COLOURS
 
@@ -250,7 +251,7 @@ class HistoryView(QWidget):
                 "OK parts keep no image" if p.verdict == "OK" else "no image saved for this part"
             )
             return
-        self._draw(p.image_path, (p.image_x, p.image_y), [(d, True) for d in p.defects])
+        self._draw(p.image_path, (p.image_x, p.image_y), [(d, True) for d in p.defects], p.decided_at)
 
     def _show_defect(self, d: Defect) -> None:
         seen = (
@@ -268,13 +269,23 @@ class HistoryView(QWidget):
             self.preview.setText("no image saved for this defect")
             return
         others = [(o, False) for o in d.part.defects if o.id != d.id] if d.part is not None else []
-        self._draw(d.image_path, (d.image_x, d.image_y), [*others, (d, True)])
+        self._draw(d.image_path, (d.image_x, d.image_y), [*others, (d, True)], d.detected_at)
 
-    def _draw(self, image_path: str, origin: tuple[int, int], boxes: list[tuple[Defect, bool]]) -> None:
-        """The saved image with each defect's box (``True``: drawn bold and named)."""
+    def _draw(
+        self, image_path: str, origin: tuple[int, int], boxes: list[tuple[Defect, bool]], at: datetime
+    ) -> None:
+        """The saved image with each defect's box (``True``: drawn bold and named); an image the
+        disk budget deleted is said to be pruned, and when and why."""
         image = cv2.imread(str(self.db_dir / image_path))
         if image is None:
-            self.preview.setText(f"image {image_path} is missing")
+            pruned = images_pruned(self.engine)
+            if pruned is not None and at <= pruned.before + timedelta(seconds=1):
+                self.preview.setText(
+                    f"image pruned: the disk budget deleted the images up to {local_time(pruned.before)} "
+                    f"({pruned.why}); the record is kept"
+                )
+            else:
+                self.preview.setText(f"image {image_path} is missing")
             return
         h, w = image.shape[:2]
         qimage = QImage(image.data, w, h, image.strides[0], QImage.Format.Format_BGR888).copy()

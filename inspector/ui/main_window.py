@@ -31,6 +31,7 @@ from inspector.line.recipes import Recipe
 from inspector.line.station import LOG_RECOVERED, Station
 from inspector.outputs.config import OutputsConfig
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
+from inspector.storage.retention import DiskBudget
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
 from inspector.ui.panels.counts_panel import CountsPanel
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         shifts: Shifts | None = None,
         plant: OutputsConfig | None = None,
         recipes: Mapping[int, Recipe] | None = None,
+        budget: DiskBudget | None = None,
     ) -> None:
         super().__init__()
         # Python's collector runs in whichever thread allocates; one that frees Qt objects outside
@@ -63,7 +65,9 @@ class MainWindow(QMainWindow):
         shifts = shifts or Shifts.parse(DEFAULT_SHIFTS)
         self._messages = Relay()
         self._messages.sent.connect(self._on_writer_message)
-        self.station = Station(db_path, on_message=self._messages.sent.emit, outputs=plant, recipes=recipes)
+        self.station = Station(
+            db_path, on_message=self._messages.sent.emit, outputs=plant, recipes=recipes, budget=budget
+        )
         self.line: Line | None = None
         self.inspection_thread: LineThread | None = None
         self._builder: LineBuilder | None = None

@@ -1,6 +1,7 @@
 """The history view over a real log: parts and defects, filters, paging, images and CSV export."""
 
 import csv
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sqlalchemy import insert
 
 from inspector.storage.database import open_database
 from inspector.storage.models import Defect
+from inspector.storage.retention import DAY_S, DiskBudget, ImageKeeper
 from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, RunInfo, utc_now
 from inspector.ui.history_model import defect_model
 from inspector.ui.history_view import HistoryView, export_folder
@@ -259,3 +261,15 @@ def test_export_is_offered_in_the_documents_folder_not_where_the_program_started
         Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)),
         Path.home(),
     )
+
+
+def test_an_image_the_disk_budget_deleted_is_shown_as_pruned_not_missing(qtbot, logged, db_path):
+    engine, _ = logged
+    media = db_path.parent / "defects-images"
+    time.sleep(0.2)
+    keeper = ImageKeeper(engine, media, DiskBudget(keep_days=0.1 / DAY_S), print)  # a tenth of a second
+    assert keeper.prune_old() > 0 and not list(media.rglob("*.jpg"))
+    view = defects_view(qtbot, engine, db_path)
+    view.table.selectRow(0)
+    assert view.preview.text().startswith("image pruned: the disk budget deleted the images up to ")
+    assert "(older than 1.15741e-06 days); the record is kept" in view.preview.text()
