@@ -387,7 +387,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from inspector.storage.database import open_database
+    from inspector.storage.database import open_read_only
 
     db_path = args.db or _default_db()
     if args.run is not None and not 1 <= args.run < 2**63:
@@ -403,7 +403,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
     until = _parse_time(args.until) if args.until else None
     if not db_path.is_file():
         raise UsageError(f"no defect database at {db_path}")
-    engine = open_database(db_path)
+    engine = open_read_only(db_path)
     if args.parts or args.summary:
         from inspector.storage.part_queries import PartFilter
 
@@ -646,6 +646,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (``history | head``): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug: one line here, the traceback in the log
         log.exception("internal error")
         where = f"details in {log_path()}"

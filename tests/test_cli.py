@@ -407,3 +407,30 @@ def test_below_the_disk_budget_a_run_keeps_every_row_saves_no_image_and_says_so(
     assert summary["images_skipped"] == summary["parts_ng"] and summary["defects_dropped"] == 0
     assert summary["defects_logged"] >= summary["parts_ng"] and "defect images are not saved" in err
     assert not list(tmp_path.rglob("*.jpg"))
+
+
+def test_history_into_a_reader_that_stops_early_ends_quietly_and_changes_nothing(tmp_path):
+    from inspector.storage.database import open_database
+    from inspector.storage.writer import DefectRecord, DefectWriter, RunInfo, utc_now
+
+    db = tmp_path / "d.sqlite"
+    engine = open_database(db)
+    writer = DefectWriter(engine, db).start()
+    run = writer.begin_run(RunInfo("synthetic", "demo.pt", None, "eager", "cpu"))
+    box = (1.0, 2.0, 3.0, 4.0)
+    writer.log(
+        [DefectRecord(run, utc_now(), i, "dent", 0.9, box, "eager", None, (0, 0)) for i in range(5000)]
+    )
+    writer.stop()
+    engine.dispose()
+    before = db.read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inspector", "history", "--db", str(db), "--limit", "5000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.readline()  # as `| head -1` does: one line, then the pipe is closed
+    proc.stdout.close()
+    assert proc.wait(60) == 128 + signal.SIGPIPE
+    assert proc.stderr.read() == b"", "no traceback, no internal error"
+    assert db.read_bytes() == before

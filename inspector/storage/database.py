@@ -71,6 +71,41 @@ def open_database(path: str | Path) -> Engine:
     return engine
 
 
+def open_read_only(path: str | Path) -> Engine:
+    """A defect log opened for reading alone (``history``): nothing is created, upgraded or
+    switched to WAL, and a log on read-only media reads. A log of another schema is refused in
+    one line (an older one is upgraded by the station, not by a reader)."""
+    path = Path(path).expanduser()
+    version = _schema_of(path)
+    if version is None:
+        raise StorageError(f"no defect log in {path}")
+    if version != SCHEMA_VERSION:
+        raise StorageError(
+            f"database {path} has schema {version}; open it once with the station (inspector, or "
+            "inspector run) to upgrade it, then read it"
+        )
+
+    def connect() -> sqlite3.Connection:
+        conn = _read_only(path)
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    return create_engine("sqlite://", creator=connect)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing. On read-only media SQLite cannot make a WAL log's shared
+    memory file: the log is then read as it lies on disk (a cleanly closed log holds everything)."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
+    return conn
+
+
 def one_station(path: str | Path) -> contextlib.AbstractContextManager[None]:
     """Held while a window works on the log at ``path``: a second window on the same log is
     refused in one line (two stations would number runs and parts over each other in one view).
@@ -109,7 +144,7 @@ def _schema_of(path: Path) -> int | None:
     if not path.is_file() or path.stat().st_size == 0:
         return None
     try:
-        with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)) as conn:
+        with contextlib.closing(_read_only(path)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             query = "SELECT value FROM meta WHERE key = 'schema_version'"
             row = conn.execute(query).fetchone() if "meta" in tables else None

@@ -12,9 +12,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from inspector.storage.database import StorageError, _migrate, one_station, open_database
+from inspector.storage.database import StorageError, _migrate, one_station, open_database, open_read_only
 from inspector.storage.models import SCHEMA_VERSION, Base
 from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
+from inspector.storage.writer import DefectWriter, RunInfo
 
 # schema1.sqlite: two runs logged by the first release (9bb77c5), `run --headless --source
 # synthetic:fps=0,seed=3`, 8 frames with images and 40 with --no-images
@@ -131,3 +132,48 @@ def test_a_second_window_on_the_same_log_is_refused_in_one_line(tmp_path):
         )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("inspector: error: another inspector window has")
+
+
+def _logged(db_path: Path) -> Path:
+    engine = open_database(db_path)
+    writer = DefectWriter(engine, db_path).start()
+    writer.end_run(writer.begin_run(RunInfo("synthetic", "demo.pt", None, "eager", "cpu")), 5)
+    writer.stop()
+    engine.dispose()  # closed cleanly: the WAL is folded into the file
+    return db_path
+
+
+def test_a_reader_changes_nothing_in_the_log_and_refuses_one_it_would_have_to_upgrade(db_path, schema1):
+    before = _logged(db_path).read_bytes()
+    engine = open_read_only(db_path)
+    assert [r.source for r in list_runs(engine)] == ["synthetic"]
+    with pytest.raises(Exception, match=r"readonly|read-only|query_only"), engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM runs")
+    engine.dispose()
+    assert db_path.read_bytes() == before
+    old = schema1.read_bytes()
+    with pytest.raises(StorageError, match="has schema 1; open it once with the station"):
+        open_read_only(schema1)
+    assert schema1.read_bytes() == old and not list(schema1.parent.glob("*backup*"))
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("mount"), reason="read-only media: a bind mount needs root"
+)
+def test_a_log_on_read_only_media_is_read(tmp_path):
+    folder, media = tmp_path / "log", tmp_path / "media"
+    folder.mkdir()
+    media.mkdir()
+    _logged(folder / "d.sqlite")
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(media)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"no bind mount here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(media)], check=True)
+        with pytest.raises(OSError):
+            (media / "probe").touch()  # truly read-only, even for root
+        engine = open_read_only(media / "d.sqlite")
+        assert [r.frames for r in list_runs(engine)] == [5]
+        engine.dispose()
+    finally:
+        subprocess.run(["umount", "--lazy", str(media)], check=True)
