@@ -12,6 +12,7 @@ Topics under the prefix (``site/area/line/station``, say):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -90,6 +91,7 @@ class MqttLink(Link):
         latest: Update | None = None
         connected = state_due = False
         closing_since: float | None = None
+        last_state: list[mqtt.MQTTMessageInfo] = []
         while True:
             new: list[tuple[str, str]] = []
             times: list[float] = []
@@ -135,20 +137,27 @@ class MqttLink(Link):
                     break
                 handed[info.mid], last_handed = message.id, message.id
             if connected and state_due and latest is not None:
-                self._publish_state(client, latest)
+                last_state = self._publish_state(client, latest)
                 state_due = False
             if final:
                 closing_since = closing_since or time.monotonic()
                 if not handed or not connected or time.monotonic() - closing_since > CLOSE_WAIT_S:
                     break
+        if connected:  # the last state ("stopped") acknowledged before the clean disconnect
+            deadline = (closing_since or time.monotonic()) + CLOSE_WAIT_S
+            for info in last_state:
+                with contextlib.suppress(ValueError, RuntimeError):  # not queued: nothing to wait for
+                    info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         client.disconnect()
         client.loop_stop()
 
-    def _publish_state(self, client: mqtt.Client, update: Update) -> None:
+    def _publish_state(self, client: mqtt.Client, update: Update) -> list[mqtt.MQTTMessageInfo]:
         station = self.config.station
         at = iso_utc(update.at)
         code = STATE_CODES[update.state]
         state = {"station": station, "state": update.state, "code": code, "recipe": update.recipe, "time": at}
         counters = {"station": station, **update.counters.as_json(), "time": at}
-        client.publish(self.topic("state"), json.dumps(state), qos=1, retain=True)
-        client.publish(self.topic("counters"), json.dumps(counters), qos=1, retain=True)
+        return [
+            client.publish(self.topic("state"), json.dumps(state), qos=1, retain=True),
+            client.publish(self.topic("counters"), json.dumps(counters), qos=1, retain=True),
+        ]
