@@ -116,7 +116,9 @@ def test_a_line_sends_one_pulse_per_ng_part_and_counters_equal_to_its_summary_th
     station.close()
     stats, status = line.stats, link.status()
     assert stats.parts_ng > 0 and stats.parts_ok > 0
-    assert plc.pulses(0) == status.sent and status.sent + status.failed == stats.parts_ng
+    assert status.sent + status.failed == stats.parts_ng
+    # a pulse whose answer was lost as the PLC went away may still have reached it: counted failed
+    assert status.sent <= plc.pulses(0) <= status.sent + status.failed
     regs = plc.registers_now(0, BLOCK)
     assert (u32(regs, 4), u32(regs, 6), u32(regs, 8)) == (stats.parts, stats.parts_ok, stats.parts_ng)
     assert u32(regs, 2) == line.run_id and regs[1] == STATE_CODES["stopped"]
