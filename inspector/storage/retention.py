@@ -108,9 +108,11 @@ class ImageKeeper:
         return self._delete(old, f"older than {self.budget.keep_days:g} days")
 
     def _prune_for_space(self, floor: float) -> None:
-        """The oldest images, until free space is back above the floor with room to spare."""
+        """The oldest images, until free space is back above the floor with a little room to spare
+        (5 % of the floor, 1 to 64 MB), so pruning comes in steps, not image by image, and a small
+        disk keeps most of its images."""
         images = self._images()
-        target = floor * 1.1 + 64
+        target = floor + min(64.0, max(1.0, floor * 0.05))
         need_mb = target - self.free_mb()
         batch, freed = [], 0.0
         for t, path in images:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from datetime import UTC
 
@@ -88,3 +89,32 @@ def test_within_the_floor_images_are_saved_as_ever(db_path):
 def test_a_budget_out_of_range_is_refused(keep_days, min_free_mb):
     with pytest.raises(ConfigError):
         DiskBudget(keep_days=keep_days, min_free_mb=min_free_mb)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="a small filesystem needs root")
+def test_on_a_small_filesystem_only_the_oldest_images_go_and_just_enough_of_them(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"no tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        db_path = disk / "d.sqlite"
+        engine = open_database(db_path)
+        media = media_dir(db_path)
+        for i in range(60):  # 6 MB of images, the oldest first
+            path = media / "run-1" / f"{i:03d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(os.urandom(100 * 1024))
+            os.utime(path, (time.time() - 1000 + i,) * 2)
+        keeper = ImageKeeper(engine, media, DiskBudget(min_free_mb=3), print)
+        assert keeper.free_mb() < 3
+        assert keeper.may_save()
+        left = sorted(p.name for p in media.rglob("*.jpg"))
+        assert 3 <= keeper.free_mb() < 5.5, "back above the floor, with a little room"
+        assert 30 < len(left) < 60 and left == [f"{i:03d}.jpg" for i in range(60 - len(left), 60)]
+        engine.dispose()
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
