@@ -27,16 +27,11 @@ def _split(url: str, option: str, schemes: tuple[str, ...]) -> tuple[SplitResult
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - a port that is no number raises here
     except ValueError as exc:
-        raise ConfigError(f"{option} {_shown(url)}: {exc}") from exc
+        raise ConfigError(f"{option} {redact(url)}: {exc}") from exc
     if parts.scheme not in schemes or not parts.hostname:
         example = f"{schemes[0]}://HOST[:PORT]"
-        raise ConfigError(f"{option} {_shown(url)}: expected {example}")
+        raise ConfigError(f"{option} {redact(url)}: expected {example}")
     return parts, dict(parse_qsl(parts.query, keep_blank_values=True))
-
-
-def _shown(url: str) -> str:
-    """The URL without a password in it: what may be printed."""
-    return redact(url)
 
 
 def redact(text: str) -> str:

@@ -52,6 +52,7 @@ RESULT_FIELDS: list[tuple[str, ua.VariantType]] = [
     ("ModelSha256", ua.VariantType.String),
     ("Backend", ua.VariantType.String),
 ]
+LAST_RESULT = RESULT_FIELDS[:7]  # what the LastResult object holds; the event adds the rest
 
 
 class _OneUser(UserManager):
@@ -157,7 +158,7 @@ class OpcUaLink(Link):
         for name in ("Run", "Parts", "OK", "NG"):
             nodes[name] = await counters.add_variable(idx, name, 0, ua.VariantType.UInt32)
         last = await station.add_object(idx, "LastResult")
-        for name, kind in RESULT_FIELDS[:7]:
+        for name, kind in LAST_RESULT:
             initial = datetime.fromtimestamp(0, UTC) if kind == ua.VariantType.DateTime else None
             value = initial if initial else (0 if kind != ua.VariantType.String else "")
             nodes[f"Last{name}"] = await last.add_variable(idx, name, value, kind)
@@ -196,7 +197,7 @@ class OpcUaLink(Link):
             "Backend": message.backend,
         }
         await write("ModelSha256", message.run.model_sha256)
-        for name, kind in RESULT_FIELDS[:7]:
+        for name, kind in LAST_RESULT:
             await write(f"Last{name}", fields[name], kind)
         for name, value in fields.items():
             setattr(events.event, name, value)
