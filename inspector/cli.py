@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--mode",
         default=None,
-        help="compile mode for --backend compiled (reduce-overhead; see `inspector bench`)",
+        help="compile mode for --backend compiled (default: reduce-overhead on a GPU, openvino on a CPU; "
+        "see `inspector bench`)",
     )
     run.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     run.add_argument("--classes", default=None, help="comma-separated classes that count as defects")

@@ -326,6 +326,8 @@ def test_a_failing_compile_falls_back_to_eager_and_says_why(tmp_path):
             "synthetic:fps=0",
             "--backend",
             "compiled",
+            "--mode",
+            "default",  # Inductor, which needs the C++ compiler taken away above
             "--imgsz",
             "128",
             "--db",

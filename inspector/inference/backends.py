@@ -40,6 +40,7 @@ from inspector.inference.frame_pipeline import (
     PIPELINE_MODES,
     CompileProgress,
     ProgressCallback,
+    default_mode,
 )
 from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import DetectorModel, Predictions
@@ -142,6 +143,7 @@ class CompiledBackend:
         self.mode = _checked(mode)
         self.cache_dir = str(cache_dir) if cache_dir else None
         self.cache_hit = False
+        self.precision = ""  # what the openvino mode runs in, once prepared
         self.frame_shape: tuple[int, int] | None = None  # the frame size it is ready for
         self.batch = 1  # frames per call it is ready for
         self._conn = None
@@ -157,7 +159,7 @@ class CompiledBackend:
 
     @property
     def label(self) -> str:
-        return f"compiled ({self.mode})"
+        return f"compiled ({self.mode}{' ' + self.precision if self.precision else ''})"
 
     def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes:
         """``__call__``, then each frame's candidates decided and put in frame pixels."""
@@ -224,12 +226,14 @@ class CompiledBackend:
         started yet when ``cancel`` came (a kill then finds no process)."""
         if mode is not None:
             self.mode = _checked(mode)
-        if PIPELINE_MODES[self.mode].inductor is None and self.model.device.type != "cuda":
-            raise CompileError(f"the {self.mode} mode needs a CUDA device; on the CPU choose default")
+        needs, device = PIPELINE_MODES[self.mode].device, self.model.device.type
+        if needs is not None and needs != device:
+            where = {"cuda": "a CUDA device", "cpu": "the CPU (--device cpu)"}[needs]
+            raise CompileError(f"the {self.mode} mode runs on {where}; here choose {default_mode(device)}")
         start = time.perf_counter()
         self._cancelled = False
         with self._lock:
-            self.frame_shape = None
+            self.frame_shape, self.precision = None, ""
             self.frame_pool.clear()
             self._cancel_event = cancelled
             try:
@@ -250,7 +254,7 @@ class CompiledBackend:
                         p: CompileProgress = msg[1]
                         progress(CompileProgress(p.stage, p.fraction, time.perf_counter() - start, p.detail))
                     elif msg[0] == "ready":
-                        self.cache_hit = bool(msg[1])
+                        self.cache_hit, self.precision = bool(msg[1]), str(msg[2])
                         break
                     elif msg[0] == "failed":
                         raise CompileError(msg[1])

@@ -29,10 +29,12 @@ from torch._inductor import config as inductor_config
 from torch._inductor.async_compile import shutdown_compile_workers
 from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_dir
 
-from inspector.inference import frame_pipeline, postprocess, preprocess
+from inspector.inference import frame_pipeline, openvino_network, postprocess, preprocess
 from inspector.inference import model as model_module
 from inspector.inference.frame_pipeline import FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
+from inspector.inference.openvino_network import openvino_version
+from inspector.inference.threads import limit_cpu_threads
 from inspector.stop_signals import ignore_stop_signals
 
 SPIN_S = 0.002  # how long a side busy-polls for the other's signal before it blocks
@@ -111,6 +113,8 @@ def serve(
         return
     if model.device.type == "cuda":
         _warm_up_compiler(model, imgsz)
+    else:
+        limit_cpu_threads()
     conn.send(("loaded",))
     pipeline: FramePipeline | None = None
     frames = out_buf = None
@@ -155,7 +159,7 @@ def serve(
                 shutdown_compile_workers()
             done_before.parent.mkdir(parents=True, exist_ok=True)
             done_before.touch()
-            conn.send(("ready", pipeline.cache_hit))
+            conn.send(("ready", pipeline.cache_hit, pipeline.precision))
         elif kind == "frame":
             start = time.perf_counter()
             try:
@@ -199,6 +203,8 @@ def compiled_marker(
     weights = model.sha256 or model.path
     code = _frame_function_code()
     key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__, code)
+    if frame_pipeline.PIPELINE_MODES[mode].openvino:
+        key += (openvino_version(),)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     return cache_root / "inspector-compiled" / name
 
@@ -213,7 +219,7 @@ def _frame_function_code() -> str:
     """A digest of the code that makes up the compiled frame function: these modules and the
     ultralytics release (the network's own code); read once per process."""
     digest = hashlib.sha256(importlib.metadata.version("ultralytics").encode())
-    for module in (frame_pipeline, postprocess, preprocess, model_module):
+    for module in (frame_pipeline, postprocess, preprocess, model_module, openvino_network):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 

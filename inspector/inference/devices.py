@@ -36,4 +36,5 @@ def describe_device(device: torch.device) -> str:
     """A human name: the GPU model, or the CPU with its thread count."""
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"

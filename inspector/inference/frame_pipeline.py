@@ -14,14 +14,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import mkdtemp
 
 import torch
 from torch._dynamo import config as dynamo_config
 
 from inspector.errors import ConfigError
 from inspector.inference.model import DetectorModel, Predictions, first_line
+from inspector.inference.openvino_network import OpenVinoNetwork
 from inspector.inference.postprocess import decide_in_graph, top_candidates, undecided
 from inspector.inference.preprocess import letterbox_geometry, letterbox_on_host, letterbox_tensor
+from inspector.inference.threads import inference_threads
 
 MAX_CANDIDATES = 1000  # rows handed to NMS; ultralytics' own cap is 30000, never reached at batch 1
 NMS_ROUNDS = 8  # the demo model's frames settle in 2-4 (see ``decide_in_graph``)
@@ -29,11 +32,14 @@ NMS_ROUNDS = 8  # the demo model's frames settle in 2-4 (see ``decide_in_graph``
 
 @dataclass(frozen=True, slots=True)
 class PipelineMode:
-    """How one compile mode is realised: Inductor's mode (None: no Inductor) and a CUDA graph or not."""
+    """How one compile mode is realised: Inductor's mode (None: no Inductor), a CUDA graph or not,
+    the network compiled by OpenVINO or not, and the one device type it runs on (None: any)."""
 
     inductor: str | None
     cuda_graph: bool
     help: str
+    openvino: bool = False
+    device: str | None = None
 
 
 PIPELINE_MODES: dict[str, PipelineMode] = {
@@ -42,8 +48,24 @@ PIPELINE_MODES: dict[str, PipelineMode] = {
     "max-autotune": PipelineMode(
         "max-autotune-no-cudagraphs", True, "autotuned Inductor kernels as one CUDA graph (slow compile)"
     ),
-    "cuda-graph": PipelineMode(None, True, "the eager model recorded as one CUDA graph: ready in a second"),
+    "cuda-graph": PipelineMode(
+        None, True, "the eager model recorded as one CUDA graph: ready in a second", device="cuda"
+    ),
+    "openvino": PipelineMode(
+        None, False, "the network compiled by OpenVINO for the CPU: ready in seconds", True, "cpu"
+    ),
 }
+
+
+def default_mode(device_type: str) -> str:
+    """The compiled mode a line uses unless told otherwise: CUDA graphs on a GPU, OpenVINO on a CPU."""
+    return "reduce-overhead" if device_type == "cuda" else "openvino"
+
+
+def modes_for(device_type: str) -> list[str]:
+    """The compile modes that run on this device type, the default first."""
+    usable = [name for name, how in PIPELINE_MODES.items() if how.device in (None, device_type)]
+    return sorted(usable, key=lambda name: name != default_mode(device_type))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +115,12 @@ class FramePipeline:
             self.inputs = [mapped_on_device(frames[row : row + 1], self.device) for row in range(len(frames))]
         else:
             self.inputs = [torch.zeros((batch, *frame_shape, 3), dtype=torch.uint8, device=self.device)]
-        self._predictions = Predictions(model.network)
+        self._predictions: Callable[[torch.Tensor], torch.Tensor] = Predictions(model.network)
         # read by the graph on every replay, so new thresholds need no new compile
         self._thresholds_set = (0.25, 0.7)  # conf, iou: the engine's defaults until it sends its own
         self.thresholds = torch.tensor(self._thresholds_set, dtype=torch.float32, device=self.device)
         self.cache_hit = False
+        self.precision = ""  # the precision OpenVINO runs in, once prepared in the openvino mode
         self._runs: list[Callable[[], torch.Tensor]] = []  # one per input
 
     def _letterbox(self, frame: torch.Tensor) -> torch.Tensor:
@@ -146,7 +169,9 @@ class FramePipeline:
             report("tracing", 0.05, "eager reference run")
             fn(*args(self.inputs[0]))  # the Detect head builds its anchors here, outside the trace
             detail = "no compile needed"
-            if self.mode.inductor is not None:
+            if self.mode.openvino:
+                detail = self._openvino(args(self.inputs[0])[0], saved, report)
+            elif self.mode.inductor is not None:
                 fn, detail = self._compiled(fn, args(self.inputs[0]), saved, report)
             if self.mode.cuda_graph and on_gpu:
                 report("capturing graphs", 0.85, f"{len(self.inputs)} CUDA graphs of the whole frame")
@@ -164,6 +189,19 @@ class FramePipeline:
             if on_gpu:
                 torch.cuda.synchronize(self.device)
         report("ready", 1.0, detail)
+
+    def _openvino(
+        self, example: torch.Tensor, saved: Path | None, report: Callable[[str, float, str], None]
+    ) -> str:
+        """The network in the CPU function swapped for OpenVINO's compile of it, kept in a folder
+        beside ``saved`` (a temporary one without it); returns what happened, in words."""
+        folder = saved.with_name(saved.name + ".openvino") if saved is not None else Path(mkdtemp())
+        network = OpenVinoNetwork(self.model, example, folder, inference_threads(), report)
+        self._predictions = network
+        self.cache_hit = network.cache_hit
+        how = "from the on-disk cache" if network.cache_hit else "converted cold"
+        self.precision = network.precision
+        return f"OpenVINO {network.precision} ({network.why}), {how}{network.problem}"
 
     def _compiled(
         self,

@@ -42,7 +42,7 @@ class LineConfig:
     trigger: bool = False  # judge one frame per trigger (a part stopped under the camera), not free-running
     roi: Box | None = None
     backend: str = "eager"
-    mode: str = "reduce-overhead"
+    mode: str | None = None  # the compile mode; None: the device's own (CUDA graphs, or OpenVINO on a CPU)
     compile_ahead: bool | None = None  # None: on a GPU, where a compile the cache holds takes seconds
     loop: bool = False
     save_images: bool = True

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from inspector.capture.base import Frame
 from inspector.inference.backends import Backend, CompiledBackend, CompileError
 from inspector.inference.engine import Engine
-from inspector.inference.frame_pipeline import PIPELINE_MODES, CompileProgress
+from inspector.inference.frame_pipeline import PIPELINE_MODES, CompileProgress, modes_for
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,10 @@ class BackendSwitch:
     def subscribe(self, listener: EventCallback) -> None:
         """``listener`` is called in whichever thread the step happens: keep it short."""
         self._listeners.append(listener)
+
+    def usable_modes(self) -> list[str]:
+        """The compile modes that run on this line's device, its default first."""
+        return modes_for(self.engine.model.device.type)
 
     @property
     def compiling(self) -> bool:

@@ -69,6 +69,7 @@ def remember(settings: QSettings, config: LineConfig, geometry: QByteArray) -> N
     settings.setValue("line/min_confidence", config.min_confidence)
     settings.setValue("line/defect_classes", list(config.defect_classes or ()))
     settings.setValue("inference/backend", config.backend)
-    settings.setValue("inference/mode", config.mode)
+    if config.mode:
+        settings.setValue("inference/mode", config.mode)
     settings.setValue("window/geometry", geometry)
     settings.sync()

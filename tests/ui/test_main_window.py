@@ -78,6 +78,23 @@ def test_switch_to_compiled_while_frames_keep_arriving_and_back(qtbot, window):
     _frames_painted(qtbot, window, 3)
 
 
+def test_on_a_cpu_the_compiled_switch_runs_openvino_while_the_view_keeps_running(qtbot, window):
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    panel = window.inference
+    assert panel.mode_combo.currentText() == "openvino"  # the CPU's own compiled mode, unasked
+    items = panel.mode_combo.model()
+    greyed = {panel.mode_combo.itemText(i) for i in range(items.rowCount()) if not items.item(i).isEnabled()}
+    assert greyed == {"cuda-graph"}
+    painted_before = window.view.shown
+    panel.compiled_radio.setChecked(True)
+    qtbot.waitUntil(lambda: panel.active_backend.text().startswith("compiled (openvino "), timeout=120_000)
+    assert window.view.shown > painted_before, "the view kept running during the compile"
+    assert panel.compile_bar.value() == 100 and "OpenVINO" in panel.compile_stage.text()
+    _frames_painted(qtbot, window, 5)
+    assert window.line.inspector.engine.backend.label == panel.active_backend.text()
+
+
 @pytest.mark.slow
 def test_a_compile_the_cache_holds_is_done_ahead_and_the_switch_is_instant(qtbot, window):
     window.config = window.config.with_(compile_ahead=True)  # what a GPU line does

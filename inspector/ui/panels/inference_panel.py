@@ -42,7 +42,7 @@ class InferencePanel(QGroupBox):
 
     error = Signal(str)
 
-    def __init__(self, backend: str, mode: str, big: QFont) -> None:
+    def __init__(self, backend: str, mode: str | None, big: QFont) -> None:
         super().__init__("Inference")
         self._line: Line | None = None
         self._relay: Relay | None = None
@@ -62,7 +62,10 @@ class InferencePanel(QGroupBox):
         for i, (name, help_text) in enumerate(MODE_HELP.items()):
             self.mode_combo.addItem(name)
             self.mode_combo.setItemData(i, help_text, Qt.ItemDataRole.ToolTipRole)
-        self.mode_combo.setCurrentText(mode)
+        self._mode = mode  # None: the line's device chooses, until the combo shows a line's or a choice
+        if mode:
+            self.mode_combo.setCurrentText(mode)
+        self.mode_combo.currentTextChanged.connect(self._on_mode_shown)
         self.compile_bar = QProgressBar()
         self.compile_bar.setRange(0, 100)
         self.compile_stage = QLabel("")
@@ -84,8 +87,11 @@ class InferencePanel(QGroupBox):
         return "compiled" if self.compiled_radio.isChecked() else "eager"
 
     @property
-    def mode(self) -> str:
-        return self.mode_combo.currentText()
+    def mode(self) -> str | None:
+        return self._mode
+
+    def _on_mode_shown(self, mode: str) -> None:
+        self._mode = mode
 
     def bind(self, line: Line) -> None:
         """Show ``line``'s switch from now on; its events reach this panel in the GUI thread."""
@@ -94,6 +100,8 @@ class InferencePanel(QGroupBox):
         self._relay.sent.connect(lambda event, line=line: self._on_event(line, event))
         line.switch.subscribe(self._relay.sent.emit)
         self._set_radio(line.switch.wanted)
+        self._offer_modes(line.switch.usable_modes())
+        self.mode_combo.setCurrentText(line.switch.mode)
         self._idle()
         if line.switch.wanted == "compiled":
             self.compile_bar.setFormat("waiting for the first frame")
@@ -126,7 +134,7 @@ class InferencePanel(QGroupBox):
             if not line.switch.compiling:
                 self._idle()
             return
-        line.switch.want_compiled(self.mode_combo.currentText())
+        line.switch.want_compiled(self.mode)
         if line.switch.compiling:
             self.cancel_compile.setEnabled(True)
             self.mode_combo.setEnabled(False)
@@ -172,6 +180,12 @@ class InferencePanel(QGroupBox):
             self._idle("idle" if e.ahead else "cancelled")
         elif e.kind == SWAPPED:
             self.active_backend.setText(e.detail)
+
+    def _offer_modes(self, usable: list[str]) -> None:
+        """Modes this line's device cannot run stay listed (the operator sees what exists) but greyed."""
+        items = self.mode_combo.model()
+        for i in range(self.mode_combo.count()):
+            items.item(i).setEnabled(self.mode_combo.itemText(i) in usable)
 
     def _show_stage(self, stage: str, detail: str) -> None:
         extra = f" · {detail}" if detail else ""

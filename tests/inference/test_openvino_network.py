@@ -1,0 +1,85 @@
+"""The OpenVINO mode must see what eager sees on frames it was never tuned on, be ready in seconds,
+keep its conversion for the next run, and survive a damaged one."""
+
+import json
+
+import pytest
+import torch
+
+from inspector.capture.synthetic import SyntheticConveyor
+from inspector.inference.backends import CompiledBackend, CompileError
+from inspector.inference.compiled_worker import compiled_marker, saved_function
+from inspector.inference.engine import Engine
+from inspector.inference.frame_pipeline import default_mode, modes_for
+from inspector.inference.openvino_network import CHOICE, NETWORK
+from tests.inference.test_compiled import _agree
+
+SHAPE = (720, 1280)
+
+
+def _stages(backend, shape=SHAPE):
+    seen = []
+    backend.prepare(shape, "openvino", progress=lambda p: seen.append((p.stage, p.detail)))
+    return seen
+
+
+def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_model, tmp_path):
+    frames = [SyntheticConveyor(seed=seed, fps=0).render(i) for seed in (101, 202) for i in (20, 70, 130)]
+    eager = Engine(demo_model, imgsz=224, conf=0.05)
+    served = Engine(demo_model, imgsz=224, conf=0.05)
+    cold = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
+    try:
+        seen = _stages(cold)
+        stages = [s for s, _ in seen]
+        assert stages[0] == "starting worker" and stages[-1] == "ready"
+        assert "converting the network" in stages and "compiling kernels" not in stages
+        assert not cold.cache_hit and cold.precision in ("f32", "bf16", "f16")
+        assert cold.label == f"compiled (openvino {cold.precision})"
+        assert "converted cold" in seen[-1][1] and cold.precision in seen[-1][1]
+        served.use(cold)
+        assert _agree(eager, served, frames) >= 12  # every defect and part eager found, no other
+    finally:
+        cold.close()
+    folder = saved_function(compiled_marker(tmp_path, demo_model, SHAPE, 224, "openvino", 1))
+    folder = folder.with_name(folder.name + ".openvino")
+    assert (folder / NETWORK).exists() and json.loads((folder / CHOICE).read_text())["precision"]
+    warm = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
+    assert warm.is_cached(SHAPE, "openvino")
+    try:
+        seen = _stages(warm)
+        assert warm.cache_hit and "converting the network" not in [s for s, _ in seen]
+        assert "from the on-disk cache" in seen[-1][1]
+        served.use(warm)
+        assert _agree(eager, served, frames[:2]) >= 4
+    finally:
+        warm.close()
+    # a damaged conversion is dropped and made again, and the run says why
+    (folder / NETWORK).write_text("<half a file")
+    again = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
+    try:
+        seen = _stages(again)
+        assert not again.cache_hit and "the saved one was unusable" in seen[-1][1]
+        served.use(again)
+        assert _agree(eager, served, frames[:1]) >= 2
+    finally:
+        again.close()
+
+
+def test_each_device_gets_its_own_default_mode_and_the_cpu_refuses_gpu_only_ones(demo_model):
+    assert default_mode("cpu") == "openvino" and default_mode("cuda") == "reduce-overhead"
+    assert modes_for("cpu")[0] == "openvino" and "cuda-graph" not in modes_for("cpu")
+    assert modes_for("cuda")[0] == "reduce-overhead" and "openvino" not in modes_for("cuda")
+    backend = CompiledBackend(demo_model, 160, "cuda-graph")
+    with pytest.raises(CompileError, match="runs on a CUDA device; here choose openvino"):
+        backend.prepare(SHAPE)
+    assert backend._process is None  # refused before any worker started
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_openvino_mode_is_refused_on_a_gpu_line(demo_model):
+    import dataclasses
+
+    on_gpu = dataclasses.replace(demo_model, device=torch.device("cuda"))
+    with pytest.raises(CompileError, match=r"runs on the CPU \(--device cpu\); here choose reduce-overhead"):
+        CompiledBackend(on_gpu, 160, "openvino").prepare(SHAPE)
