@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--modes",
         default=None,
-        help="comma-separated compile modes (default: reduce-overhead,cuda-graph on a GPU)",
+        help="comma-separated compile modes (default: reduce-overhead,cuda-graph on a GPU; "
+        "openvino,openvino-int8,default on a CPU)",
     )
     bench.add_argument("--iters", type=int, default=300, help="timed calls per contender")
     bench.add_argument("--batch", type=int, default=1, help="frames per call (one camera: 1)")
@@ -217,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--conf", type=float, default=0.25)
     bench.add_argument("--iou", type=float, default=0.7)
     bench.add_argument("--no-ultralytics", action="store_true", help="skip ultralytics' own predict")
+    bench.add_argument(
+        "--hog", action="store_true", help="also time every contender beside a process keeping a core busy"
+    )
     bench.add_argument(
         "--tracking-only", action="store_true", help="only time following parts (no model, any device)"
     )
@@ -562,7 +566,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
 
     device = resolve_device(args.device)
-    default_modes = "reduce-overhead,cuda-graph" if device.type == "cuda" else "default"
+    default_modes = (
+        "reduce-overhead,cuda-graph" if device.type == "cuda" else "openvino,openvino-int8,default"
+    )
     modes = tuple(m.strip() for m in (args.modes or default_modes).split(",") if m.strip())
     for mode in modes:
         if mode not in COMPILE_MODES:
@@ -587,6 +593,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         switch_s=args.switch,
         line_fps=args.line_fps,
         batch=args.batch,
+        hog=args.hog,
     )
     torch.backends.cudnn.benchmark = False  # same kernels for every contender
     report = run_bench(opts, lambda m: print(m, file=sys.stderr, flush=True))

@@ -30,9 +30,10 @@ class Detection:
 class StageTimes:
     """Milliseconds per stage; on CUDA each stage is synchronised, so the split is real.
 
-    On the compiled backend the letterbox runs inside the compiled graph: ``pre`` is then the
-    hand-over to its worker (mailbox and doorbell, and a copy into shared memory for a frame not
-    captured there) and ``infer`` all the worker's device time.
+    On the compiled backend ``pre`` is the hand-over to its worker (mailbox and doorbell, and a copy
+    into shared memory for a frame not captured there) and ``infer`` the worker's time; on a GPU the
+    letterbox runs inside the compiled graph and so counts in ``infer``, on a CPU it runs before the
+    network, as eager's does, and counts in ``pre``.
     """
 
     pre_ms: float

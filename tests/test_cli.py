@@ -436,3 +436,36 @@ def test_history_into_a_reader_that_stops_early_ends_quietly_and_changes_nothing
     assert proc.wait(60) == 128 + signal.SIGPIPE
     assert proc.stderr.read() == b"", "no traceback, no internal error"
     assert db.read_bytes() == before
+
+
+def _scored(tmp_path: Path, name: str, *backend: str, seed: int = 101) -> tuple[dict, dict, str]:
+    """A headless run on a held-out seed of the synthetic line, its summary, its score, its stderr."""
+    source = f"synthetic:seed={seed},fps=0"
+    found = tmp_path / f"{name}.jsonl"
+    proc = run_cli(
+        "run", "--headless", "--device", "cpu", "--source", source, "--frames", "450", "--imgsz", "224",
+        "--db", str(tmp_path / "x.sqlite"), "--no-images", "--json", "--detections-out", str(found), *backend,
+        TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    scored = run_cli("evaluate", "--detections", str(found), "--source", source, "--conf", "0.5")
+    return json.loads(proc.stdout), json.loads(scored.stdout), proc.stderr
+
+
+@pytest.mark.slow
+def test_int8_calibrates_on_the_lines_frames_and_finds_what_eager_finds(tmp_path):
+    _, eager_score, _ = _scored(tmp_path, "eager")
+    int8, int8_score, said = _scored(tmp_path, "int8", "--backend", "compiled", "--mode", "openvino-int8")
+    assert int8["backend"] == "compiled (openvino-int8)" and int8["frames"] == 450
+    # eager inspected the frames it calibrated on; the run's numbers describe the INT8 line
+    assert "collecting frames" in said and "quantizing to INT8" in said and int8["compile_s"] > 0
+    assert "nncf" not in said.lower() or "NNCF on" in said  # no library chatter, only the station's
+    for key in ("precision", "recall"):
+        assert abs(int8_score[key] - eager_score[key]) <= 0.02, (eager_score, int8_score)
+    assert int8_score["true_positives"] > 100
+    # the next run finds the quantized network in the cache: no calibration, no wait
+    again, again_score, said = _scored(tmp_path, "again", "--backend", "compiled", "--mode", "openvino-int8")
+    assert "from the on-disk cache" in said and "collecting frames" not in said
+    assert again["backend"] == "compiled (openvino-int8)" and again["compile_s"] < int8["compile_s"]
+    for key in ("precision", "recall"):  # this time every frame was INT8's
+        assert abs(again_score[key] - eager_score[key]) <= 0.02, (eager_score, again_score)

@@ -22,9 +22,11 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 
 from inspector.detections import StageTimes
 from inspector.errors import ConfigError, InspectorError
+from inspector.inference.calibration import CalibrationFrames
 from inspector.inference.compiled_worker import (
     CANDIDATES,
     FAILED,
+    LETTERBOX_MS,
     ROWS,
     THRESHOLDS,
     WORKER_MS,
@@ -115,6 +117,7 @@ class CompiledResult:
     candidates: np.ndarray  # (N, k, 7) float32, in model-input pixels; see ``decide_in_graph``
     transfer_ms: float  # the hand-over both ways, and a copy into shared memory for a frame not in the pool
     device_ms: float  # the worker's side: letterbox (reading the frame in place), network, NMS, copy back
+    letterbox_ms: float = 0.0  # the part of ``device_ms`` spent letterboxing outside the compiled function
 
 
 class CompiledBackend:
@@ -156,10 +159,12 @@ class CompiledBackend:
         self._out_buf: torch.Tensor | None = None
         self._cancelled = False
         self._cancel_event: threading.Event | None = None
+        self._calibration: CalibrationFrames | None = None  # while an INT8 compile collects frames
 
     @property
     def label(self) -> str:
-        return f"compiled ({self.mode}{' ' + self.precision if self.precision else ''})"
+        said = not self.precision or self.precision in self.mode  # openvino-int8 says it already
+        return f"compiled ({self.mode}{'' if said else ' ' + self.precision})"
 
     def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes:
         """``__call__``, then each frame's candidates decided and put in frame pixels."""
@@ -173,7 +178,8 @@ class CompiledBackend:
             for c in out.candidates
         ]
         post_ms = (time.perf_counter() - t0) * 1e3
-        return BatchBoxes(found, StageTimes(out.transfer_ms, out.device_ms, post_ms))
+        pre_ms, infer_ms = out.transfer_ms + out.letterbox_ms, out.device_ms - out.letterbox_ms
+        return BatchBoxes(found, StageTimes(pre_ms, infer_ms, post_ms))
 
     @property
     def ready(self) -> bool:
@@ -247,7 +253,11 @@ class CompiledBackend:
                 self._out_buf = torch.empty((batch, MAX_CANDIDATES, 7), dtype=torch.float32).share_memory_()
                 mailbox = new_mailbox(batch)
                 self._mailbox = mailbox.numpy()
-                self._send(("prepare", self.mode, frames, batch, self._out_buf, mailbox))
+                if PIPELINE_MODES[self.mode].int8:  # filled by ``offer`` while the worker waits for it
+                    geo = letterbox_geometry(h, w, self.imgsz, self.model.stride)
+                    self._calibration = CalibrationFrames(geo)
+                message = ("prepare", self.mode, frames, batch, self._out_buf, mailbox, self._calibration)
+                self._send(message)
                 while True:
                     msg = self._receive(None)
                     if msg[0] == "progress" and progress is not None:
@@ -264,8 +274,19 @@ class CompiledBackend:
                     raise CompileError("compile cancelled") from None
                 raise
             finally:
-                self._cancel_event = None
+                self._cancel_event = self._calibration = None
         self.frame_shape, self.batch = (h, w), batch
+
+    def calibrated(self) -> bool:
+        """Whether the compile under way has every frame of the line it calibrates on."""
+        calibration = self._calibration
+        return calibration is not None and calibration.taken() >= calibration.size
+
+    def offer(self, image: np.ndarray) -> None:
+        """A frame the line inspects while this backend prepares: an INT8 compile calibrates on them."""
+        calibration = self._calibration
+        if calibration is not None:
+            calibration.offer(image)
 
     def __call__(self, images: Sequence[np.ndarray], conf: float, iou: float) -> CompiledResult:
         """Run a batch; on a GPU the NMS runs in the worker's graph with these thresholds."""
@@ -300,9 +321,9 @@ class CompiledBackend:
             if box[FAILED]:
                 raise RuntimeError(f"compiled worker: {self._receive(FRAME_TIMEOUT_S)[1]}")
             candidates = self._out_buf[:, : int(box[CANDIDATES])].numpy().copy()
-            worker_ms = float(box[WORKER_MS])
+            worker_ms, letterbox_ms = float(box[WORKER_MS]), float(box[LETTERBOX_MS])
         total_ms = (time.perf_counter() - start) * 1e3
-        return CompiledResult(candidates, total_ms - worker_ms, worker_ms)
+        return CompiledResult(candidates, total_ms - worker_ms, worker_ms, letterbox_ms)
 
     def _give_up_on_worker(self) -> NoReturn:
         """A frame got no answer: the worker is ended (a late answer must not pass for the next

@@ -39,7 +39,7 @@ from inspector.stop_signals import ignore_stop_signals
 
 SPIN_S = 0.002  # how long a side busy-polls for the other's signal before it blocks
 ALIVE_CHECK_S = 0.5  # a blocked side looks this often whether the other one is still there
-THRESHOLDS, CANDIDATES, WORKER_MS, FAILED, ROWS = 0, 2, 3, 4, 5  # the mailbox's fields
+THRESHOLDS, CANDIDATES, WORKER_MS, FAILED, LETTERBOX_MS, ROWS = 0, 2, 3, 4, 5, 6  # the mailbox's fields
 
 
 class Doorbell:
@@ -136,7 +136,7 @@ def serve(
             pipeline = None  # its graphs read the pinned buffers, which go now
             while pinned:
                 _unpin(pinned.pop())
-            _, mode, frames, batch, out_buf, shared_mailbox = msg
+            _, mode, frames, batch, out_buf, shared_mailbox, calibration = msg
             mailbox = shared_mailbox.numpy()
             frame_shape = tuple(frames.shape[1:3])
             done_before = compiled_marker(Path(inductor_cache_dir()), model, frame_shape, imgsz, mode, batch)
@@ -145,7 +145,7 @@ def serve(
                     _pin(buf)
                     pinned.append(buf)
             try:
-                pipeline = FramePipeline(model, frames, imgsz, mode, batch=batch)
+                pipeline = FramePipeline(model, frames, imgsz, mode, batch, calibration)
                 with _in_process_compile() if done_before.exists() else contextlib.nullcontext():
                     pipeline.prepare(lambda p: conn.send(("progress", p)), saved_function(done_before))
             except Exception as exc:
@@ -166,6 +166,7 @@ def serve(
                 rows = mailbox[ROWS:].astype(int).tolist()
                 conf, iou = mailbox[THRESHOLDS : THRESHOLDS + 2].tolist()
                 mailbox[CANDIDATES] = _infer(pipeline, rows, out_buf, (conf, iou))
+                mailbox[LETTERBOX_MS] = pipeline.letterbox_ms
                 mailbox[FAILED] = 0
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {first_line(exc)}"))

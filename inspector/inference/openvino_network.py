@@ -12,18 +12,26 @@ drift. Both are measured once on the first frame and the choice is kept with the
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from inspector.inference.calibration import FEWEST, CalibrationFrames
 from inspector.inference.model import DetectorModel, Predictions, first_line
 
-F32 = "f32"
+Reporter = Callable[[str, float, str], None]  # a stage, its fraction of the whole, a detail
+F32, INT8 = "f32", "int8"
+CALIBRATION_WAIT_S = 60.0  # for the line's frames; a paused line sends none
 NETWORK, CHOICE = "network.xml", "precision.json"  # in the cache folder, with network.bin beside it
 SCORE_TOLERANCE = 0.02  # the largest score change a lower precision may make on a candidate
 CANDIDATE_SCORE = 0.05  # the predictions whose scores are compared: those that could become boxes
@@ -52,7 +60,8 @@ class OpenVinoNetwork:
         example: torch.Tensor,
         cache: Path,
         threads: int,
-        report: Callable[[str, float, str], None],
+        report: Reporter,
+        calibration: CalibrationFrames | None = None,
     ) -> None:
         import openvino as ov
 
@@ -63,8 +72,14 @@ class OpenVinoNetwork:
         self.cache_hit = network is not None
         if network is None:
             report("converting the network", 0.15, f"OpenVINO {openvino_version()} traces the torch model")
-            network = ov.convert_model(Predictions(model.network).eval(), example_input=example)
-            self.precision, self.why = self._choose_precision(network, example, report)
+            with warnings.catch_warnings():  # it traces with torch.jit, which warns that it is old
+                warnings.simplefilter("ignore", FutureWarning)
+                network = ov.convert_model(Predictions(model.network).eval(), example_input=example)
+            if calibration is not None:
+                network = _quantized(network, calibration, model.dtype, report)
+                self.precision, self.why = INT8, f"calibrated on {calibration.taken()} frames of the line"
+            else:
+                self.precision, self.why = self._choose_precision(network, example, report)
             cache.mkdir(parents=True, exist_ok=True)
             ov.save_model(network, cache / NETWORK, compress_to_fp16=False)
             (cache / CHOICE).write_text(json.dumps({"precision": self.precision, "why": self.why}))
@@ -72,7 +87,7 @@ class OpenVinoNetwork:
         report("compiling for the CPU", 0.7, f"OpenVINO {self.precision}, {threads} thread(s)")
         self._request = self._compile(network, self.precision).create_infer_request()
 
-    def _saved(self, cache: Path, report: Callable[[str, float, str], None]) -> object | None:
+    def _saved(self, cache: Path, report: Reporter) -> Any | None:
         """The network and precision an earlier run saved in ``cache``; None when there are none,
         or they are damaged (then they go, and the network is converted again)."""
         if not (cache / NETWORK).exists():
@@ -88,17 +103,16 @@ class OpenVinoNetwork:
             return None
         return network
 
-    def _compile(self, network: object, precision: str) -> object:
+    def _compile(self, network: Any, precision: str) -> Any:
         config = {
-            "INFERENCE_PRECISION_HINT": precision,
+            # an INT8 network keeps its head in floating point: f32 there, as eager has it
+            "INFERENCE_PRECISION_HINT": F32 if precision == INT8 else precision,
             "INFERENCE_NUM_THREADS": self.threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
         return self.core.compile_model(network, "CPU", config)
 
-    def _choose_precision(
-        self, network: object, example: torch.Tensor, report: Callable[[str, float, str], None]
-    ) -> tuple[str, str]:
+    def _choose_precision(self, network: Any, example: torch.Tensor, report: Reporter) -> tuple[str, str]:
         """The CPU's default precision when it beats f32 by ``FASTER_BY`` within ``SCORE_TOLERANCE``,
         else f32; and why, in words for the progress line and the log."""
         native = self.core.get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
@@ -127,3 +141,49 @@ class OpenVinoNetwork:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = self._request.infer({0: x.numpy()}, share_inputs=True, share_outputs=True)
         return torch.from_numpy(out[0])
+
+
+def _quantized(
+    network: Any,
+    calibration: CalibrationFrames,
+    dtype: torch.dtype,
+    report: Reporter,
+) -> Any:
+    """``network`` quantized to INT8 by NNCF on frames of the line, its detect head left in floating
+    point (as ultralytics' own INT8 export does: the head's box decoding loses most in INT8)."""
+    try:
+        import nncf
+    except ImportError:
+        raise RuntimeError("the openvino-int8 mode needs NNCF: pip install 'inspector[int8]'") from None
+    deadline, said = time.monotonic() + CALIBRATION_WAIT_S, -calibration.size
+    while (taken := calibration.taken()) < calibration.size and time.monotonic() < deadline:
+        if taken - said >= calibration.size // 8:  # eight steps, not a line per frame
+            fraction = 0.2 + 0.3 * taken / calibration.size
+            report("collecting frames", fraction, f"{taken} of {calibration.size} frames of the line, INT8")
+            said = taken
+        time.sleep(0.05)
+    if taken < FEWEST:
+        raise RuntimeError(
+            f"INT8 calibrates on frames of the running line: {taken} arrived in {CALIBRATION_WAIT_S:.0f} s"
+        )
+    report("quantizing to INT8", 0.5, f"NNCF on {taken} frames of the line")
+    ops = network.get_ordered_ops()
+    sigmoids = [op.get_friendly_name() for op in ops if op.get_type_name() == "Sigmoid"]
+    head = sigmoids[-1].split("/", 1)[0] if sigmoids else None
+    in_head = (f"{head}/", f"{head}.dfl")
+    ignored = [
+        op.get_friendly_name()
+        for op in ops
+        if head is not None
+        and (op.get_type_name() == "Sigmoid" or op.get_friendly_name().startswith(in_head))
+    ]
+    # NNCF draws progress bars and logs each layer on the terminal: the station's progress says enough
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return nncf.quantize(
+            network,
+            nncf.Dataset(calibration.inputs(dtype)),
+            preset=nncf.QuantizationPreset.MIXED,
+            subset_size=taken,
+            ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+        )

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -32,10 +37,11 @@ from inspector.detections import Detection, StageTimes, iou
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.devices import describe_device
 from inspector.inference.engine import Engine
-from inspector.inference.frame_pipeline import CompileProgress, capture_graph
+from inspector.inference.frame_pipeline import PIPELINE_MODES, CompileProgress, capture_graph
 from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import DetectorModel, Predictions, load_detector, ultralytics_yolo
 from inspector.inference.preprocess import letterbox_geometry
+from inspector.inference.threads import limit_cpu_threads
 from inspector.lab.evaluation import match
 
 Say = Callable[[str], None]
@@ -43,6 +49,7 @@ Boxes = list[tuple[str, tuple[float, float, float, float], float]]  # class, box
 Batch = list[np.ndarray]
 Contender = Callable[[Batch], list[Boxes]]  # a batch of frames → each frame's boxes
 ROUNDS = 10  # turns each contender takes at being timed
+CALIBRATION_SEED = 7  # the line an INT8 compile calibrates on; the timed frames are another one's
 FLOOR = "forward only (floor)"
 # the forward as ``torch.compile`` gives it to anyone: how "forward only" is usually measured and quoted
 COMPILED_FORWARD = "forward only, torch.compile reduce-overhead, square input"
@@ -65,6 +72,7 @@ class BenchOptions:
     switch_s: float = 0.0  # seconds of eager stream to time before a cold compile; 0: skip
     line_fps: float = 0.0  # the switch's eager stream: frames due per second; 0: back to back
     batch: int = 1  # frames per call
+    hog: bool = False  # time every contender again beside a process that keeps a core busy
 
 
 def bench_frames(width: int, height: int, count: int = 8, pool: FramePool | None = None) -> list[np.ndarray]:
@@ -195,6 +203,29 @@ def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Contender
     return call
 
 
+def _ultralytics_openvino(opts: BenchOptions, held: contextlib.ExitStack) -> Contender:
+    """ultralytics' ``predict`` on its own OpenVINO export of the model (made offline, into a folder
+    that lives as long as ``held``): what an ultralytics user would run on a CPU."""
+    folder = Path(held.enter_context(tempfile.TemporaryDirectory(prefix="inspector-bench-")))
+    weights = folder / Path(opts.weights).name
+    shutil.copyfile(opts.weights, weights)
+    yolo = ultralytics_yolo()(str(weights), task="detect", verbose=False)
+    exported = yolo.export(format="openvino", imgsz=opts.imgsz, half=False, verbose=False)
+    return _ultralytics_call(dataclasses.replace(opts, weights=str(exported)), None)
+
+
+@contextlib.contextmanager
+def busy_neighbour() -> Iterator[None]:
+    """Another process that wants a core all the time, as other software on a line PC may."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # scheduled and spinning before anything is timed
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def forward_floor(model: DetectorModel, input_hw: tuple[int, int], batch: int = 1) -> Contender:
     """The network alone, input already on the device, Inductor-compiled and on CUDA one graph:
     what no whole-frame path can beat. It ignores the frames it is given and finds nothing.
@@ -245,14 +276,30 @@ def _forward_only(run: Callable[[], object], device: torch.device) -> Contender:
 def _prepare_timed(
     backend: CompiledBackend, shape: tuple[int, int], say: Say, batch: int = 1
 ) -> dict[str, float]:
-    """Seconds to start the worker (imports, model) and to compile, from the stage reports."""
+    """Seconds to start the worker (imports, model) and to compile, from the stage reports. An INT8
+    compile calibrates on frames of a line it has never seen (its own seed), offered as a line does."""
     marks: dict[str, float] = {}
 
     def progress(p: CompileProgress) -> None:
         marks.setdefault(p.stage, p.elapsed_s)
 
+    done = threading.Event()
+
+    def offer_frames() -> None:
+        line = SyntheticConveyor(seed=CALIBRATION_SEED, width=shape[1], height=shape[0], fps=0)
+        index = 0
+        while not done.is_set():
+            backend.offer(line.render(index).image)
+            index += 1
+
+    feeder = threading.Thread(target=offer_frames, daemon=True)
+    if PIPELINE_MODES[backend.mode].int8:
+        feeder.start()
     start = time.perf_counter()
-    backend.prepare(shape, progress=progress, batch=batch)
+    try:
+        backend.prepare(shape, progress=progress, batch=batch)
+    finally:
+        done.set()
     total = time.perf_counter() - start
     started = marks.get("tracing", 0.0)
     say(f"  {backend.label}: worker start {started:.1f} s, compile {total - started:.1f} s")
@@ -363,6 +410,8 @@ def measure_switch(
 
 def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
     """Every contender on the same frames; returns one JSON-ready report."""
+    if opts.device.type == "cpu":  # as the station runs: every contender with the same threads
+        limit_cpu_threads()
     model = load_detector(opts.weights, opts.device)
     frames = bench_frames(opts.frame_width, opts.frame_height)
     batches = bench_batches(frames, opts.batch)
@@ -408,6 +457,13 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
                     "first_call_s": round(time.perf_counter() - start, 2)
                 }
                 contenders["ultralytics predict reduce-overhead"] = theirs_compiled
+                if opts.device.type == "cpu":
+                    say("exporting the model with ultralytics' OpenVINO export")
+                    start = time.perf_counter()
+                    contenders["ultralytics predict, OpenVINO export"] = _ultralytics_openvino(opts, held)
+                    compile_s["ultralytics predict, OpenVINO export"] = {
+                        "first_call_s": round(time.perf_counter() - start, 2)
+                    }
             say("compiling the network's forward alone (the floor)")
             contenders[FLOOR] = forward_floor(model, input_hw, opts.batch)
             say(f"compiling ultralytics' network alone at {opts.imgsz}x{opts.imgsz}, mode reduce-overhead")
@@ -436,6 +492,10 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
             add_engine(f"{name}, frame copied", engine)
         say(f"timing {len(contenders)} contenders in turn, {opts.iters} calls of {opts.batch} frames each")
         timings, boxes = time_interleaved(contenders, batches, opts.iters, opts.warmup)
+        if opts.hog:
+            say("timing them again beside a process that keeps one core busy")
+            with busy_neighbour():
+                report["latency_ms_beside_hog"] = time_interleaved(contenders, batches, opts.iters, 0)[0]
     latency.update(timings)
     eager_boxes = boxes["inspector eager"]
     for name in contenders:
@@ -480,6 +540,14 @@ def format_bench(report: dict[str, Any]) -> str:
         lines.append(
             f"{name:<{width}}{s['p50']:>8.2f}{s['p95']:>8.2f}{s['p99']:>8.2f}{s['std']:>8.2f}{s['fps']:>8.0f}"
         )
+    if report.get("latency_ms_beside_hog"):
+        lines += ["", f"{'beside a busy neighbour process':<{width}}{'p50':>8}{'p95':>8}{'p99':>8}{'fps':>8}"]
+        quiet = report["latency_ms"]
+        for name, s in report["latency_ms_beside_hog"].items():
+            lines.append(
+                f"{name:<{width}}{s['p50']:>8.2f}{s['p95']:>8.2f}{s['p99']:>8.2f}{s['fps']:>8.0f}"
+                f"   p95 = {s['p95'] / quiet[name]['p50']:.1f}x quiet p50"
+            )
     if report.get("stage_p50_ms"):
         lines += [
             "",

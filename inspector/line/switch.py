@@ -68,6 +68,7 @@ class BackendSwitch:
         self.compiles_ahead = compiles_ahead
         self.wanted = "eager"
         self._wait = False  # the run waits for the compile at its first frame (a headless run)
+        self._wait_after_calibration = False  # or, for an INT8 compile, once it has its frames
         self._listeners: list[EventCallback] = []
         self._lock = threading.RLock()
         self._compile: threading.Thread | None = None
@@ -148,7 +149,9 @@ class BackendSwitch:
             start = None
             if first and self._compile is None:
                 if self.wanted == "compiled" and not self._ready_for(shape):
-                    start = "wait" if self._wait else "now"
+                    # an INT8 compile calibrates on frames eager inspects: the run waits once it has them
+                    self._wait_after_calibration = self._wait and self._calibrates(shape)
+                    start = "wait" if self._wait and not self._wait_after_calibration else "now"
                 elif self.compiles_ahead and self.compiled.is_cached(shape, self.mode):
                     start = "ahead"
             if start in ("now", "ahead"):
@@ -157,12 +160,21 @@ class BackendSwitch:
             with self._lock:
                 self._compile, self._cancelled = threading.current_thread(), threading.Event()
             self._run_compile(shape, self.mode, self._cancelled)
+        waited = start == "wait"
+        compiling = self._compile
+        if compiling is not None:
+            self.compiled.offer(frame.image)
+            if self._wait_after_calibration and self.compiled.calibrated():
+                compiling.join()
+                waited = True
+        if waited or compiling is None:
+            self._wait_after_calibration = False
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None and pending is not self.engine.backend:
             self.engine.use(pending)
             self._emit(SwitchEvent(SWAPPED, detail=pending.label, frame=frame.index))
-        return start == "wait"
+        return waited
 
     def after_frame(self, frame: Frame) -> None:
         """Called after each frame: a compiled backend that broke on it has handed over to eager."""
@@ -183,6 +195,10 @@ class BackendSwitch:
         self.compiled.close()
 
     # Inside ------------------------------------------------------------------------------------
+    def _calibrates(self, shape: tuple[int, int]) -> bool:
+        """Whether a compile for ``shape`` needs frames of the line (INT8, not in the cache yet)."""
+        return PIPELINE_MODES[self.mode].int8 and not self.compiled.is_cached(shape, self.mode)
+
     def _ready_for(self, shape: tuple[int, int]) -> bool:
         c = self.compiled
         return c.ready and c.mode == self.mode and c.frame_shape == shape

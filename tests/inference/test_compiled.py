@@ -223,8 +223,10 @@ def test_the_marker_names_the_code_that_builds_the_compiled_function(demo_model,
 def test_unknown_or_impossible_modes(demo_model):
     with pytest.raises(ValueError, match="compile mode"):
         CompiledBackend(demo_model, 160, "fastest")
-    with pytest.raises(CompileError, match="needs a CUDA device"):
-        CompiledBackend(demo_model, 160, "cuda-graph").prepare((360, 640))
+    refused = CompiledBackend(demo_model, 160, "cuda-graph")
+    with pytest.raises(CompileError, match="runs on a CUDA device; here choose openvino"):
+        refused.prepare((360, 640))
+    assert refused._process is None  # refused before any worker started
 
 
 @pytest.mark.cuda
