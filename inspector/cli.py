@@ -225,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-only", action="store_true", help="only time following parts (no model, any device)"
     )
     bench.add_argument(
+        "--line",
+        type=int,
+        default=None,
+        metavar="FRAMES",
+        help="time the whole headless line per backend (eager, every core, --modes), quiet and beside "
+        "a busy process",
+    )
+    bench.add_argument(
         "--outputs",
         action="store_true",
         help="time the plant links on loopback: verdict to reject coil, and the line with links on vs off",
@@ -295,7 +303,23 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
     config = LineConfig(
         **{**given, "weights": _demo_or(args.weights), "seed": args.seed}  # type: ignore[arg-type]
     )
+    if config.mode is not None:
+        _check_mode(config.mode, config.device)
     return config, frozenset(given)
+
+
+def _check_mode(mode: str, device_name: str) -> None:
+    """A ``--mode`` the line's device cannot run is refused, with the ones it can."""
+    from inspector.inference.devices import resolve_device
+    from inspector.inference.frame_pipeline import PIPELINE_MODES, modes_for
+
+    device = resolve_device(device_name)
+    usable = modes_for(device.type)
+    if mode not in PIPELINE_MODES:
+        raise UsageError(f"unknown compile mode {mode!r}: choose {', '.join(usable)}")
+    if mode not in usable:
+        where = "a CUDA GPU" if device.type == "cpu" else "the CPU"
+        raise UsageError(f"--mode {mode} runs on {where}; on {device} choose {', '.join(usable)}")
 
 
 def _names(text: str | None, option: str, allow_empty: bool = False) -> tuple[str, ...] | None:
@@ -573,6 +597,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     for mode in modes:
         if mode not in COMPILE_MODES:
             raise UsageError(f"unknown compile mode {mode!r}: choose {', '.join(COMPILE_MODES)}")
+    if args.line is not None:
+        from inspector.lab.line_bench import format_line, measure_line
+
+        if args.line < 1:
+            raise UsageError("--line takes the frames each run inspects, at least 1")
+        report = measure_line(
+            str(device), args.imgsz, args.line, modes, lambda m: print(m, file=sys.stderr, flush=True)
+        )
+        print(json.dumps({"line": report}) if args.json else format_line(report))
+        return 0
     size = re.fullmatch(r"(\d+)x(\d+)", args.frame)
     if not size:
         raise UsageError(f"--frame {args.frame!r}: use WxH, e.g. 1920x1080")

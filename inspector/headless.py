@@ -84,6 +84,7 @@ def run_headless(
         "defects_detected": line.inspector.defects_logged,
         "defects_dropped": station.writer.pending,  # rows the log could not take by the end
         "images_skipped": station.writer.images_skipped,
+        "images_behind": station.writer.images_behind,
         "frames_dropped": line.slot.dropped,
         "fps": round(line.stats.fps(), 2),
         "compile_s": round(line.compile_s, 2),
@@ -197,7 +198,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         + (f", {summary['compile_s']:.1f} s spent compiling" if summary["compile_s"] else ""),
     ]
     if summary["images_skipped"]:
-        lines.append(f"{summary['images_skipped']} defect images not saved: free space below the disk budget")
+        below = summary["images_skipped"] - summary["images_behind"]
+        if below:
+            lines.append(f"{below} defect images not saved: free space below the disk budget")
+        if summary["images_behind"]:
+            lines.append(
+                f"{summary['images_behind']} defect images not saved: the defect log fell behind the line"
+            )
     if summary["defects_dropped"]:
         lines.append(f"{summary['defects_dropped']} defects could not be written to the log")
     lines.append("latency ms      p50      p95      p99")

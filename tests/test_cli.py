@@ -219,6 +219,7 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--db", str(blocker / "x.sqlite")], "cannot create the folder"),
         (["--backend", "tensorrt"], "unknown backend"),
         (["--mode", "turbo"], "unknown compile mode"),
+        (["--mode", "cuda-graph", "--device", "cpu"], "--mode cuda-graph runs on a CUDA GPU; on cpu choose"),
         (["--device", "tpu"], "unknown device"),
         (["--roi", "1,2"], "four numbers"),
         (["--frames", "0"], "--frames"),

@@ -45,10 +45,15 @@ class PipelineMode:
 
 
 PIPELINE_MODES: dict[str, PipelineMode] = {
-    "reduce-overhead": PipelineMode("default", True, "Inductor kernels replayed as one CUDA graph"),
+    "reduce-overhead": PipelineMode(
+        "default", True, "Inductor kernels replayed as one CUDA graph", device="cuda"
+    ),
     "default": PipelineMode("default", False, "Inductor kernels, launched one by one"),
     "max-autotune": PipelineMode(
-        "max-autotune-no-cudagraphs", True, "autotuned Inductor kernels as one CUDA graph (slow compile)"
+        "max-autotune-no-cudagraphs",
+        True,
+        "autotuned Inductor kernels as one CUDA graph (slow compile)",
+        device="cuda",
     ),
     "cuda-graph": PipelineMode(
         None, True, "the eager model recorded as one CUDA graph: ready in a second", device="cuda"
@@ -71,6 +76,12 @@ PIPELINE_MODES: dict[str, PipelineMode] = {
 def default_mode(device_type: str) -> str:
     """The compiled mode a line uses unless told otherwise: CUDA graphs on a GPU, OpenVINO on a CPU."""
     return "reduce-overhead" if device_type == "cuda" else "openvino"
+
+
+def mode_on(device_type: str, mode: str | None) -> str:
+    """The mode a line on this device runs: ``mode`` where the device runs it, else its default (a
+    window remembers the mode of its last line, which may have run on another device)."""
+    return mode if mode is not None and mode in modes_for(device_type) else default_mode(device_type)
 
 
 def modes_for(device_type: str) -> list[str]:
@@ -120,7 +131,7 @@ class FramePipeline:
         if mode not in PIPELINE_MODES:
             raise ConfigError(f"unknown compile mode {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
         self.model = model
-        self.mode = PIPELINE_MODES[mode]
+        self.mode, self.mode_name = PIPELINE_MODES[mode], mode
         frame_shape = tuple(frames.shape[1:3])
         self.geometry = letterbox_geometry(*frame_shape, imgsz, model.stride)
         self.device = model.device
@@ -247,7 +258,7 @@ class FramePipeline:
             except Exception as exc:  # another torch wrote it, or it is damaged: compile instead
                 saved.unlink(missing_ok=True)
                 problem = f"; the saved one was unusable ({type(exc).__name__}: {first_line(exc)})"
-        report("compiling kernels", 0.15, f"Inductor mode={self.mode.inductor}")
+        report("compiling kernels", 0.15, f"{self.mode_name}: {self.mode.help}")
         before = _graph_cache_counts()
         with dynamo_config.patch(enable_aot_compile=True):  # off by default before torch 2.14
             compiled = torch.compile(fn, fullgraph=True, dynamic=False, mode=self.mode.inductor)

@@ -43,7 +43,7 @@ class LineConfig:
     roi: Box | None = None
     backend: str = "eager"
     mode: str | None = None  # the compile mode; None: the device's own (CUDA graphs, or OpenVINO on a CPU)
-    compile_ahead: bool | None = None  # None: on a GPU, where a compile the cache holds takes seconds
+    compile_ahead: bool | None = None  # None: on a GPU and with OpenVINO, where a cached compile is cheap
     loop: bool = False
     save_images: bool = True
 

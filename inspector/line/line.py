@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from inspector.capture.base import Frame, FrameSource
 from inspector.inference.backends import CompiledBackend
+from inspector.inference.frame_pipeline import PIPELINE_MODES, default_mode
 from inspector.inference.model import DetectorModel
 from inspector.inspection.parts import PartVerdict
 from inspector.inspection.rules import InspectionRules
@@ -63,11 +64,11 @@ class Line:
         self.latest = LatestResult()
         self.stats = LineStats(latency_samples)
         self.paused = threading.Event()  # while set, frames are taken and let go uninspected
+        mode = config.mode or default_mode(model.device.type)
         ahead = config.compile_ahead
-        # on a CPU the compile worker would take cores from the line: there everything waits for the switch
-        self.switch = BackendSwitch(
-            self.engine, compiled, config.mode, model.device.type == "cuda" if ahead is None else ahead
-        )
+        if ahead is None:  # where a compile the cache holds is cheap; Inductor on a CPU is not
+            ahead = model.device.type == "cuda" or PIPELINE_MODES[mode].openvino
+        self.switch = BackendSwitch(self.engine, compiled, mode, ahead)
         self.switch.subscribe(self._record_swap)
         self.switch.subscribe(lambda _event: self._report_state())  # a compile the run waits for
         self.outputs = outputs

@@ -15,7 +15,7 @@ from inspector.errors import ConfigError
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.devices import describe_device, resolve_device
 from inspector.inference.engine import Engine
-from inspector.inference.frame_pipeline import default_mode
+from inspector.inference.frame_pipeline import mode_on
 from inspector.inference.model import DetectorModel, file_sha256, load_detector, model_input_size
 from inspector.inference.threads import limit_cpu_threads
 from inspector.inspection.parts import PartBook, PartsConfig
@@ -82,7 +82,10 @@ class Station:
         eager serves (the window). ``check_source``: open the source once first, so one that cannot
         be opened is a ``SourceError`` and no run (the window instead shows it lost, and retries)."""
         device = resolve_device(config.device)
-        config = config.with_(mode=config.mode or default_mode(device.type))
+        mode = mode_on(device.type, config.mode)
+        if config.mode and mode != config.mode:
+            log.info("the %s mode does not run on %s: %s instead", config.mode, device, mode)
+        config = config.with_(mode=mode)
         if device.type == "cpu":
             limit_cpu_threads()
         source = open_source(config.source, seed=config.seed, loop=config.loop, on_status=on_status)

@@ -4,6 +4,11 @@ The inference thread hands records over without waiting; this thread saves their
 commits at most every ``flush_interval_s`` so a crash loses at most that much. When a commit fails
 (a full disk, a locked file) the rows stay in memory, the error is reported, and the commit is
 retried: nothing is dropped.
+
+The queue between them is bounded by what weighs in it, the images: while images of more than
+``max_queued_image_mb`` wait for this thread (a disk that stalls, a commit that waits for a lock),
+records are still taken but without their images, which are counted. Rows are never refused; a
+row weighs about a kilobyte, so an hour of a stalled log is a few megabytes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ ErrorCallback = Callable[[str], None]
 _Image = tuple[str | None, int, int]  # a saved image: its path, and where its corner lies in the frame
 RETENTION_EVERY_S = 600.0
 LOG_RECOVERED = "defect log writing again"  # told to on_error once a failed commit goes through
+BEHIND = "the defect log is behind the line: new defect images are not saved until it catches up (rows are)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +126,7 @@ class DefectWriter:
         on_error: ErrorCallback | None = None,
         jpeg_quality: int = 90,
         budget: DiskBudget | None = None,
+        max_queued_image_mb: float = 256.0,
     ) -> None:
         self._engine = engine
         self._db_dir = Path(db_path).parent
@@ -129,6 +136,10 @@ class DefectWriter:
         self.jpeg_quality = jpeg_quality
         self._on_error = on_error or (lambda message: None)
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.max_queued_image_bytes = int(max_queued_image_mb * 2**20)
+        self._queued_image_bytes = 0  # images handed over that this thread has not saved yet
+        self._queued_lock = threading.Lock()
+        self.images_behind = 0  # images not saved because too many were waiting already
         self._thread = threading.Thread(target=self._loop, name="defect-writer", daemon=True)
         self._pending: list[dict[str, Any]] = []  # defect rows on no part
         self._parts: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []  # part rows, their defects
@@ -141,8 +152,8 @@ class DefectWriter:
 
     @property
     def images_skipped(self) -> int:
-        """Images not saved because free space was below the budget's floor."""
-        return self._keeper.skipped if self._keeper else 0
+        """Images not saved: free space was below the budget's floor, or the log was behind."""
+        return (self._keeper.skipped if self._keeper else 0) + self.images_behind
 
     # Calls from other threads ----------------------------------------------------------------
     def start(self) -> DefectWriter:
@@ -154,11 +165,24 @@ class DefectWriter:
 
     def log(self, records: Sequence[DefectRecord]) -> None:
         if records:
-            self._queue.put(("defects", tuple(records)))
+            self._queue.put(("defects", self._admitted(records)))
 
     def log_parts(self, records: Sequence[PartRecord]) -> None:
         if records:
-            self._queue.put(("parts", tuple(records)))
+            self._queue.put(("parts", self._admitted(records)))
+
+    def _admitted(self, records: Sequence[Any]) -> tuple[tuple[Any, ...], int, bool]:
+        """The records as they are queued, the image bytes they add, and whether images were left
+        out: when the queue's images would pass the bound, the records go without theirs."""
+        images = [image for r in records for image in _images(r)]
+        size = sum(image.nbytes for image in images)
+        with self._queued_lock:
+            behind = self._queued_image_bytes + size > self.max_queued_image_bytes
+            if behind:
+                self.images_behind += len(images)
+                records, size = [_without_images(r) for r in records], 0
+            self._queued_image_bytes += size
+        return tuple(records), size, behind and bool(images)
 
     def log_event(self, event: RunEventRecord) -> None:
         self._queue.put(("event", event))
@@ -221,10 +245,19 @@ class DefectWriter:
 
     def _handle(self, session: Session, kind: str, payload: Any) -> bool:
         """Act on one message; True once the thread is to end."""
-        if kind == "defects":
-            self._pending.extend(self._rows(payload))
-        elif kind == "parts":
-            self._parts.extend(self._part_rows(payload))
+        if kind in ("defects", "parts"):
+            records, size, behind = payload
+            try:
+                if kind == "defects":
+                    self._pending.extend(self._rows(records))
+                else:
+                    self._parts.extend(self._part_rows(records))
+            finally:
+                with self._queued_lock:
+                    self._queued_image_bytes -= size
+            if behind:
+                log.warning("%s; %d images not saved so far", BEHIND, self.images_behind)
+                self._report(BEHIND)
         elif kind == "run":
             info, future = payload
             self._commit(session)
@@ -396,3 +429,17 @@ class DefectWriter:
 def _corners(box: tuple[float, float, float, float]) -> dict[str, float]:
     x1, y1, x2, y2 = box
     return {"x1": x1, "y1": y1, "x2": x2, "y2": y2}
+
+
+def _images(record: DefectRecord | PartRecord) -> list[np.ndarray]:
+    """The images a record carries: its own, and its defects' for a part."""
+    own = [record.image] if record.image is not None else []
+    if isinstance(record, PartRecord):
+        own += [d.image for d in record.defects if d.image is not None]
+    return own
+
+
+def _without_images(record: DefectRecord | PartRecord) -> DefectRecord | PartRecord:
+    if isinstance(record, PartRecord):
+        return replace(record, image=None, defects=tuple(replace(d, image=None) for d in record.defects))
+    return replace(record, image=None)

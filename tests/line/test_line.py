@@ -120,3 +120,18 @@ def test_the_plant_sees_the_line_starting_running_paused_and_stopped(station):
     assert station.outputs.state == "stopped"
     changes = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
     assert changes == ["starting", "running", "paused", "running", "stopped"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "runs", "ahead"),
+    [(None, "openvino", True), ("reduce-overhead", "openvino", True), ("default", "default", False)],
+)
+def test_a_cpu_line_runs_its_own_compiled_mode_and_readies_openvino_ahead(station, mode, runs, ahead):
+    """A window's remembered GPU mode on a CPU line becomes the CPU's default; OpenVINO, cheap to load
+    from the cache, gets its worker with the line, as a GPU line does; Inductor on a CPU does not."""
+    line = station.build_line(CONFIG.with_(mode=mode))
+    try:
+        assert line.switch.mode == runs and line.switch.compiles_ahead is ahead
+        assert line.switch.usable_modes() == ["openvino", "default", "openvino-int8"]
+    finally:
+        line.close()

@@ -1,3 +1,4 @@
+import os
 import sqlite3
 import threading
 import time
@@ -10,6 +11,7 @@ from inspector.inspection.parts import context_crop
 from inspector.storage.database import media_dir, open_database
 from inspector.storage.queries import DefectFilter, count_defects, list_runs, query_defects
 from inspector.storage.writer import (
+    BEHIND,
     LOG_RECOVERED,
     DefectRecord,
     DefectWriter,
@@ -226,3 +228,32 @@ def test_an_unexpected_error_in_one_record_is_reported_and_the_rest_is_logged(db
     assert any("image not saved" in e for e in errors)
     assert any("defects not written (ValueError" in e for e in errors)
     assert not list(media_dir(db_path).rglob("*.jpg")), "no partial image left"
+
+
+def test_a_writer_that_falls_behind_keeps_every_row_and_lets_images_give_way(db_path):
+    engine = open_database(db_path)
+    said = []
+    writer = DefectWriter(engine, db_path, on_error=said.append, max_queued_image_mb=1.0).start()
+    run_id = writer.begin_run(INFO)
+    # the first image's file is a pipe nobody reads yet: the writer thread stalls in its write, as on
+    # a disk that hangs, while the line goes on handing over 0.29 MiB images
+    stalled = media_dir(db_path) / f"run-{run_id}" / "f00000000-0.jpg"
+    stalled.parent.mkdir(parents=True)
+    os.mkfifo(stalled)
+    crop = np.full((320, 320, 3), 120, np.uint8)
+    writer.log([record(run_id, i, image=crop) for i in range(3)])  # 0.88 MiB waiting: all fit
+    writer.log([record(run_id, 3, image=crop)])  # would pass 1 MiB: goes without its image
+    writer.log_parts([part_record(run_id, 1, [record(run_id, 4, image=crop)], crop)])  # both images
+    writer.log([record(run_id, 5)])  # no image: nothing to give way
+    assert writer.images_behind == 3 and writer.images_skipped == 3
+    with stalled.open("rb") as pipe:  # the disk answers again
+        assert pipe.read()[:2] == b"\xff\xd8"  # the JPEG that was waiting
+    writer.stop()
+    rows = sorted(query_defects(engine), key=lambda r: r.frame_index)
+    assert [r.frame_index for r in rows] == [0, 1, 2, 3, 4, 5]  # every row, images or not
+    assert [r.image_path is not None for r in rows] == [True, True, True, False, False, False]
+    assert all((db_path.parent / r.image_path).is_file() for r in rows[1:3])
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT part, image_path FROM parts").fetchall() == [(1, None)]
+    assert said.count(BEHIND) == 1
+    assert writer._queued_image_bytes == 0  # what was saved is no longer counted as waiting

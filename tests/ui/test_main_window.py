@@ -62,10 +62,10 @@ def test_stop_and_start_again_makes_a_new_run(qtbot, window):
 
 @pytest.mark.slow
 def test_switch_to_compiled_while_frames_keep_arriving_and_back(qtbot, window):
+    window.inference.mode_combo.setCurrentText("default")  # Inductor: nothing compiled ahead on a CPU
     window.start_line()
     _frames_painted(qtbot, window, 3)
     stages = []
-    window.inference.mode_combo.setCurrentText("default")
     window.inference.compiled_radio.setChecked(True)
     window.line.switch.subscribe(lambda e: e.progress is None or stages.append(e.progress.stage))
     painted_before = window.view.shown
@@ -85,7 +85,7 @@ def test_on_a_cpu_the_compiled_switch_runs_openvino_while_the_view_keeps_running
     assert panel.mode_combo.currentText() == "openvino"  # the CPU's own compiled mode, unasked
     items = panel.mode_combo.model()
     greyed = {panel.mode_combo.itemText(i) for i in range(items.rowCount()) if not items.item(i).isEnabled()}
-    assert greyed == {"cuda-graph"}
+    assert greyed == {"reduce-overhead", "max-autotune", "cuda-graph"}  # GPU modes, shown greyed
     painted_before = window.view.shown
     panel.compiled_radio.setChecked(True)
     qtbot.waitUntil(lambda: panel.active_backend.text().startswith("compiled (openvino "), timeout=120_000)
@@ -132,9 +132,9 @@ def test_a_failing_compile_shows_why_and_the_line_stays_on_eager(qtbot, window, 
     # The compile worker inherits this: no working C++ compiler and a cold cache.
     monkeypatch.setenv("CXX", "/bin/false")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    window.inference.mode_combo.setCurrentText("default")
     window.start_line()
     _frames_painted(qtbot, window, 3)
-    window.inference.mode_combo.setCurrentText("default")
     window.inference.compiled_radio.setChecked(True)
     painted_before = window.view.shown
     qtbot.waitUntil(window.banner.isVisible, timeout=300_000)
@@ -147,10 +147,10 @@ def test_a_failing_compile_shows_why_and_the_line_stays_on_eager(qtbot, window, 
 
 @pytest.mark.slow
 def test_cancelling_a_compile_keeps_eager_and_says_so(qtbot, window):
-    window.start_line()
-    _frames_painted(qtbot, window, 3)
     panel = window.inference
     panel.mode_combo.setCurrentText("default")
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
     panel.compiled_radio.setChecked(True)
     assert panel.cancel_compile.isEnabled()
     qtbot.waitUntil(lambda: panel.compile_bar.format().startswith("starting worker"), timeout=30_000)
