@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -50,7 +50,9 @@ class InferencePanel(QGroupBox):
         grid = QGridLayout(self)
         self.active_backend = QLabel("—")
         self.active_backend.setFont(big)
-        self.active_backend.setWordWrap(True)  # "compiled (reduce-overhead)" is wider than its column
+        self.active_backend.setWordWrap(True)  # "compiled (openvino f32)" is wider than its column
+        # two lines always, so a label that wraps does not move the panel under it at the swap
+        self.active_backend.setMinimumHeight(2 * QFontMetrics(big).lineSpacing())
         self.eager_radio = QRadioButton("Eager")
         self.compiled_radio = QRadioButton("Compiled")
         group = QButtonGroup(self)
