@@ -112,6 +112,16 @@ def first_line(exc: BaseException) -> str:
     return re.sub(r"^ERROR\W*", "", line).strip() or type(exc).__name__
 
 
+def _why_not(exc: BaseException, path: Path) -> str:
+    """ultralytics' reason a file did not load, in one sentence and without the path again (the
+    operator's line names it already); torch's explanations run to a paragraph."""
+    text = first_line(exc)
+    for spelled in (str(path), str(path).lstrip("/\\")):
+        text = text.replace(spelled, "the file")
+    text = text.split(". ", 1)[0].rstrip(".")
+    return text + ")" * (text.count("(") - text.count(")"))
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -153,7 +163,7 @@ def load_detector(
                 f"{path} (sha256 {sha256}) holds more than an ultralytics checkpoint's tensors and model "
                 f"classes, which could run code as it is read; not loaded. {TRUST_HINT}"
             ) from exc
-        raise ModelLoadError(f"{path}: not a loadable ultralytics model ({first_line(exc)})") from exc
+        raise ModelLoadError(f"{path}: not a loadable ultralytics model ({_why_not(exc, path)})") from exc
     if yolo.task != "detect":
         raise ModelLoadError(f"{path}: a {yolo.task} model, but inspector needs a detect model")
     network = yolo.model

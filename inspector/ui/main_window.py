@@ -16,7 +16,6 @@ from PySide6.QtGui import QCloseEvent, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QScrollArea,
     QTabWidget,
@@ -32,6 +31,7 @@ from inspector.line.station import LOG_RECOVERED, Station
 from inspector.outputs.config import OutputsConfig
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
 from inspector.storage.retention import DiskBudget
+from inspector.ui.banner import Banner
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
 from inspector.ui.panels.counts_panel import CountsPanel
@@ -71,6 +71,8 @@ class MainWindow(QMainWindow):
         self.line: Line | None = None
         self.inspection_thread: LineThread | None = None
         self._builder: LineBuilder | None = None
+        self._fallback: LineConfig | None = None  # the line to go back to if a new model will not load
+        self._keep_banner = False  # the next line built keeps the banner that says why it is that line
         self._serial = 0
         self._followed: Recipe | None = None  # the recipe the window's settings were last set to
 
@@ -98,9 +100,7 @@ class MainWindow(QMainWindow):
         live = QWidget()
         outer = QVBoxLayout(live)
         outer.setContentsMargins(6, 6, 6, 6)
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.hide()
+        self.banner = Banner()
         outer.addWidget(self.banner)
         body = QHBoxLayout()
         body.addWidget(self.view, stretch=1)
@@ -181,10 +181,21 @@ class MainWindow(QMainWindow):
         self.rules.fill_classes(defect_names, self.config.defect_classes)
         self.line_panel.show_running(True)
         self.view.show_state(None)
-        self.hide_error()
+        self._fallback = None
+        if not self._keep_banner:  # a line built after a refused model keeps saying why
+            self.hide_error()
+        self._keep_banner = False
 
     def _on_line_failed(self, reason: str) -> None:
         self._builder_done()
+        fallback, self._fallback = self._fallback, None
+        if fallback is not None:  # the new model's fault: the last good one runs on, and that is said
+            self.config = fallback
+            self.line_panel.show_config(fallback)
+            self.show_error(f"{reason}; staying on {Path(fallback.weights).name}")
+            self._keep_banner = True
+            self.start_line()
+            return
         self.show_error(reason)
         self.view.show_state(STOPPED)
         self.line_panel.show_running(False)
@@ -209,12 +220,14 @@ class MainWindow(QMainWindow):
         self.view.show_state(STOPPED)
 
     def _change_line(self, **changes: str) -> None:
-        """A new source, model or device: the line restarts with it if it was running."""
+        """A new source, model or device: the line restarts with it if it was running. A model that
+        will not load leaves the last one that did in charge (see ``_on_line_failed``)."""
         new = self.config.with_(**changes)
         if new == self.config:
             return
         if "weights" in changes:
             new = new.with_(defect_classes=None)
+            self._fallback = self._fallback or self.config
         self.config = new
         self.line_panel.show_config(new)
         if self.line is not None:
@@ -298,11 +311,7 @@ class MainWindow(QMainWindow):
         self._show_banner(f"✓ {message}", "#2CA02C")
 
     def _show_banner(self, text: str, colour: str) -> None:
-        self.banner.setStyleSheet(
-            f"background:{colour};color:white;font-weight:bold;padding:8px;border-radius:4px;"
-        )
-        self.banner.setText(text)
-        self.banner.show()
+        self.banner.say(text, colour)
 
     def _on_writer_message(self, message: str) -> None:
         if message == LOG_RECOVERED:

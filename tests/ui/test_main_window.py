@@ -188,6 +188,24 @@ def test_a_full_disk_shows_a_banner_keeps_the_defects_and_recovers(qtbot, window
     assert count_defects(window.station.db) == inspector.defects_logged  # nothing was lost
 
 
+def test_a_model_that_will_not_load_leaves_the_last_good_one_running_and_says_so(qtbot, window, tmp_path):
+    window.start_line()
+    _frames_painted(qtbot, window, 3)
+    bad = tmp_path / "half.pt"
+    bad.write_bytes(demo_model_path().read_bytes()[:4096])
+    window.line_panel._change(weights=str(bad))  # as the Open… dialog hands it over
+    qtbot.waitUntil(lambda: window.banner.isVisible() and "staying on" in window.banner.text(), timeout=60000)
+    text = window.banner.text()
+    assert "half.pt" in text and "staying on inspector-demo.pt" in text
+    assert text.count("half.pt") == 1 and "\ufffd" not in text  # the path once, no undrawable glyph
+    qtbot.waitUntil(lambda: window.line is not None, timeout=60_000)
+    _frames_painted(qtbot, window, 3)  # the demo model inspects again
+    assert window.config.weights == str(demo_model_path()) and window.line.model.name == "inspector-demo.pt"
+    assert window.banner.isVisible(), "the reason stays on screen after the good model is back"
+    QTest.mouseClick(window.banner, Qt.MouseButton.LeftButton)
+    assert not window.banner.isVisible()  # read, and dismissed
+
+
 def test_a_bad_source_shows_a_banner_and_the_window_stays_usable(qtbot, db_path):
     win = MainWindow(
         LineConfig(source="/nonexistent/clip.mp4", weights=str(demo_model_path()), device="cpu"), db_path
