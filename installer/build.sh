@@ -45,6 +45,11 @@ smoke() {
         >"$scratch/line.json"
     grep -q '"frames": 60' "$scratch/line.json" || { echo "smoke: headless run did not report 60 frames" >&2; cat "$scratch/line.json" >&2; return 1; }
 
+    echo "smoke: the headless line compiled by OpenVINO on the CPU, 60 frames"
+    "${run[@]}" "$BUNDLE/inspector" run --headless --frames 60 --device cpu --backend compiled \
+        --db "$scratch/line.sqlite" --json >"$scratch/openvino.json"
+    grep -q '"backend": "compiled (openvino' "$scratch/openvino.json" || { echo "smoke: the openvino mode did not run" >&2; cat "$scratch/openvino.json" >&2; return 1; }
+
     echo "smoke: install under a scratch prefix, launch the desktop entry's command, uninstall"
     "$HERE/install.sh" --prefix "$scratch/prefix" --bundle "$BUNDLE" >/dev/null
     local entry="$scratch/prefix/share/applications/inspector.desktop"
