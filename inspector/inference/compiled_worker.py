@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
+import marshal
 import multiprocessing
 import os
 import time
@@ -21,6 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from multiprocessing.synchronize import Semaphore
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -221,8 +223,16 @@ def _frame_function_code() -> str:
     ultralytics release (the network's own code); read once per process."""
     digest = hashlib.sha256(importlib.metadata.version("ultralytics").encode())
     for module in (frame_pipeline, postprocess, preprocess, model_module, openvino_network):
-        digest.update(Path(module.__file__).read_bytes())
+        digest.update(_module_code(module))
     return digest.hexdigest()
+
+
+def _module_code(module: ModuleType) -> bytes:
+    """A module's source, or in a frozen build (which keeps only bytecode) its compiled code."""
+    source = Path(module.__file__ or "")
+    if source.is_file():
+        return source.read_bytes()
+    return marshal.dumps(module.__loader__.get_code(module.__name__))
 
 
 def _infer(

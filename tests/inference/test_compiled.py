@@ -313,3 +313,13 @@ def test_compiled_cuda_1080p_frames_agree_read_in_place_or_copied_as_a_batch(bat
         assert sum(_same_detections(ref, out) for group in pairs for ref, out in group) >= 4
     finally:
         backend.close()
+
+
+def test_the_compile_key_reads_bytecode_where_no_source_is_shipped(monkeypatch):
+    from inspector.inference import frame_pipeline
+
+    source = compiled_worker._module_code(frame_pipeline)
+    assert source == Path(frame_pipeline.__file__).read_bytes()
+    monkeypatch.setattr(frame_pipeline, "__file__", "/frozen/app/inspector/inference/frame_pipeline.pyc")
+    code = compiled_worker._module_code(frame_pipeline)  # as in the installer's bundle
+    assert code and code != source and code == compiled_worker._module_code(frame_pipeline)
