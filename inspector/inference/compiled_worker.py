@@ -152,7 +152,8 @@ def serve(
                     pipeline.prepare(lambda p: conn.send(("progress", p)), saved_function(done_before))
             except Exception as exc:
                 pipeline = None
-                conn.send(("failed", f"torch.compile failed ({type(exc).__name__}: {first_line(exc)})"))
+                what = "OpenVINO" if frame_pipeline.PIPELINE_MODES[mode].openvino else "torch.compile"
+                conn.send(("failed", f"{what} failed ({type(exc).__name__}: {first_line(exc)})"))
                 continue
             finally:
                 # A pool that a cold compile started is idle from here on: it goes, with the memory

@@ -106,9 +106,12 @@ class Predictions(nn.Module):
 
 def first_line(exc: BaseException) -> str:
     """An exception's message cut to one line for the operator (ultralytics and torch write pages,
-    and ultralytics starts some with "ERROR" and an emoji a plain font cannot draw)."""
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
+    and ultralytics starts some with "ERROR" and an emoji a plain font cannot draw). A first line
+    that only says where (OpenVINO's "Exception from src/...cpp:268:") is joined to the next."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    if line.endswith(":") and len(lines) > 1:
+        line = f"{line} {lines[1]}"
     return re.sub(r"^ERROR\W*", "", line).strip() or type(exc).__name__
 
 
