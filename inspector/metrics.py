@@ -9,15 +9,22 @@ import numpy as np
 
 
 class RateMeter:
-    """Events per second over the last ``window_s`` seconds."""
+    """Events per second over the last ``window_s`` seconds; where fewer than ``FEWEST`` events fall
+    in it (inference slower than a frame a second), over the last ``FEWEST`` events instead, up to
+    ``longest_s`` old. A 2 s window alone read 0.0, 16.3, 3.6, 0.5 for a steady 0.7 frames/s."""
 
-    def __init__(self, window_s: float = 2.0) -> None:
+    FEWEST = 3
+
+    def __init__(self, window_s: float = 2.0, longest_s: float = 10.0) -> None:
         self.window_s = window_s
+        self.longest_s = longest_s
         self._times: deque[float] = deque()
+        self._last: deque[float] = deque(maxlen=self.FEWEST)
 
     def tick(self, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
         self._times.append(now)
+        self._last.append(now)
         while self._times and now - self._times[0] > self.window_s:
             self._times.popleft()
 
@@ -25,10 +32,16 @@ class RateMeter:
         now = time.perf_counter() if now is None else now
         while self._times and now - self._times[0] > self.window_s:
             self._times.popleft()
-        if len(self._times) < 2:
+        if len(self._times) >= self.FEWEST:
+            span = max(now, self._times[-1]) - self._times[0]
+            return (len(self._times) - 1) / span if span > 0 else 0.0
+        events = [t for t in self._last if now - t <= self.longest_s]
+        if len(events) < 2:
             return 0.0
-        span = max(now, self._times[-1]) - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        between = events[-1] - events[0]
+        # the next event is not late until a mean interval has passed: only then does the rate sag
+        span = max(between, now - events[0] - between / (len(events) - 1))
+        return (len(events) - 1) / span if span > 0 else 0.0
 
 
 class LatencyTracker:
