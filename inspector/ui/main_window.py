@@ -29,6 +29,7 @@ from inspector.line.line import Line
 from inspector.line.recipes import Recipe
 from inspector.line.station import LOG_RECOVERED, Station
 from inspector.outputs.config import OutputsConfig
+from inspector.outputs.messages import COMPILING, RUNNING
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
 from inspector.storage.retention import DiskBudget
 from inspector.ui.banner import Banner
@@ -295,6 +296,9 @@ class MainWindow(QMainWindow):
     def _update_gauges(self) -> None:
         self.plant.refresh()
         self._follow_recipe()
+        # greyed while nothing is inspected (stopped, paused, starting, source lost): the figures
+        # shown are the last ones, not the line's present
+        self.gauges.setEnabled(self.line is not None and self.line.state() in (RUNNING, COMPILING))
         if self.line is None:
             return
         self.view.update()  # a verdict that grew stale while no frame came is shown as such

@@ -282,18 +282,22 @@ def test_the_verdict_area_says_what_the_line_does_and_never_shows_an_old_verdict
     _frames_painted(qtbot, window, 3)
     text, _, live = window.view.banner()
     assert live and text != "STOPPED"
+    qtbot.waitUntil(window.gauges.isEnabled, timeout=5_000)  # live figures, drawn as such
     window.line_panel.pause_button.click()
     assert window.view.banner()[:1] == ("PAUSED",) and not window.view.banner()[2]
     qtbot.wait(1200)  # paused for longer than a verdict stays current: still PAUSED, no verdict
     assert window.view.banner()[0] == "PAUSED"
+    assert not window.gauges.isEnabled(), "the gauges grey out with the line"
     window.line_panel.pause_button.click()
     _frames_painted(qtbot, window, 2)
     assert window.view.banner()[2], "live again once frames come"
+    qtbot.waitUntil(window.gauges.isEnabled, timeout=5_000)
     window.line.paused.set()  # frames stop coming without the operator pausing (as a stalled camera)
     qtbot.waitUntil(lambda: window.view.banner()[0] == "NO NEW FRAMES", timeout=5_000)
     window.line.paused.clear()
     window.stop_line()
     assert window.view.banner()[:1] == ("STOPPED",) and not window.view.banner()[2]
+    qtbot.waitUntil(lambda: not window.gauges.isEnabled(), timeout=5_000)
 
 
 def test_a_camera_that_is_not_there_shows_source_lost_not_a_verdict(qtbot, db_path):
