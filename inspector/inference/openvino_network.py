@@ -70,6 +70,9 @@ class OpenVinoNetwork:
         self.problem = ""  # why a saved network could not be used, if it could not
         network = self._saved(cache, report)
         self.cache_hit = network is not None
+        # the plugin keeps its compiled blobs here: the compile below then reuses the one the
+        # precision was timed with, and a later run reuses it too
+        self.core.set_property({"CACHE_DIR": str(cache / "compiled")})
         if network is None:
             report("converting the network", 0.15, f"OpenVINO {openvino_version()} traces the torch model")
             with warnings.catch_warnings():  # it traces with torch.jit, which warns that it is old
@@ -83,7 +86,6 @@ class OpenVinoNetwork:
             cache.mkdir(parents=True, exist_ok=True)
             ov.save_model(network, cache / NETWORK, compress_to_fp16=False)
             (cache / CHOICE).write_text(json.dumps({"precision": self.precision, "why": self.why}))
-        self.core.set_property({"CACHE_DIR": str(cache / "compiled")})  # the plugin's own blob
         report("compiling for the CPU", 0.7, f"OpenVINO {self.precision}, {threads} thread(s)")
         self._request = self._compile(network, self.precision).create_infer_request()
 

@@ -292,9 +292,8 @@ def _prepare_timed(
             backend.offer(line.render(index).image)
             index += 1
 
-    feeder = threading.Thread(target=offer_frames, daemon=True)
     if PIPELINE_MODES[backend.mode].int8:
-        feeder.start()
+        threading.Thread(target=offer_frames, daemon=True).start()
     start = time.perf_counter()
     try:
         backend.prepare(shape, progress=progress, batch=batch)

@@ -14,13 +14,11 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from typing import Any
 
 from inspector.inference.threads import usable_cores
-from inspector.lab.bench import busy_neighbour
+from inspector.lab.bench import Say, busy_neighbour
 
-Say = Callable[[str], None]
 EVERY_CORE = "eager, a thread on every core"
 
 

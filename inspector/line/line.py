@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from inspector.capture.base import Frame, FrameSource
 from inspector.inference.backends import CompiledBackend
-from inspector.inference.frame_pipeline import PIPELINE_MODES, default_mode
+from inspector.inference.frame_pipeline import PIPELINE_MODES, mode_on
 from inspector.inference.model import DetectorModel
 from inspector.inspection.parts import PartVerdict
 from inspector.inspection.rules import InspectionRules
@@ -64,7 +64,7 @@ class Line:
         self.latest = LatestResult()
         self.stats = LineStats(latency_samples)
         self.paused = threading.Event()  # while set, frames are taken and let go uninspected
-        mode = config.mode or default_mode(model.device.type)
+        mode = mode_on(model.device.type, config.mode)
         ahead = config.compile_ahead
         if ahead is None:  # where a compile the cache holds is cheap; Inductor on a CPU is not
             ahead = model.device.type == "cuda" or PIPELINE_MODES[mode].openvino
