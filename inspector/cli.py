@@ -16,6 +16,7 @@ from pathlib import Path
 from inspector.capture.spec import SOURCE_HELP
 from inspector.errors import InspectorError
 from inspector.inspection.rules import parse_roi
+from inspector.line.cameras import read_sources
 from inspector.line.config import LineConfig
 from inspector.line.recipes import Recipe
 from inspector.logs import log_path, setup_logging
@@ -62,7 +63,19 @@ def _parse_time(text: str) -> datetime:
 
 def _add_line_options(p: argparse.ArgumentParser) -> None:
     """What the window and the headless run share: the line's source, model and log."""
-    p.add_argument("--source", default=None, help=f"{SOURCE_HELP} (default: the synthetic line)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help=f"{SOURCE_HELP} (default: the synthetic line); repeat it for several cameras, each "
+        "optionally named: --source top=0 --source side=1",
+    )
+    p.add_argument(
+        "--sources",
+        type=Path,
+        default=None,
+        help="a file naming the line's cameras, one [name=]source per line (# starts a comment)",
+    )
     p.add_argument(
         "--weights",
         default=None,
@@ -279,8 +292,10 @@ def _demo_or(weights: str | None) -> str:
 def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
     """The line the options describe, and the names of the settings given on the command line (they
     win over what the window remembers)."""
+    sources = tuple(args.source or ()) + (read_sources(args.sources) if args.sources else ())
     given = {
-        "source": args.source,
+        "source": sources[0] if sources else None,
+        "cameras": sources if len(sources) > 1 else None,
         "weights": args.weights,
         "device": None if args.device == "auto" else args.device,
         "imgsz": args.imgsz,
@@ -344,6 +359,8 @@ def _cmd_window(args: argparse.Namespace) -> int:
 
     _refuse(args, HEADLESS_ONLY, "with run --headless")
     config, given = _line_config(args)
+    if config.cameras:
+        raise UsageError("the window shows one camera: run several cameras with run --headless")
     shifts = Shifts.parse(args.shifts) if args.shifts is not None else None
     if problem := window_problem():
         raise UsageError(problem)
@@ -483,11 +500,13 @@ def _print_parts(engine, flt, limit: int, csv_path: Path | None) -> int:
     total = count_parts(engine, flt)
     rows = query_parts(engine, flt, limit=limit)
     print(f"{total} parts match; newest {len(rows)}:")
-    print(f"{'run':>4} {'part':>6} {'decided (UTC)':<23} {'kind':<8} {'verdict':<7} {'frames':>13}  defects")
+    head = f"{'run':>4} {'camera':<8} {'part':>6} {'decided (UTC)':<23} {'kind':<8} {'verdict':<7}"
+    print(f"{head} {'frames':>13}  defects")
     for p in rows:
         defects = ", ".join(f"{d.class_name} {d.confidence:.2f}" for d in p.defects) or "-"
         print(
-            f"{p.run_id:>4} {p.part:>6} {p.decided_at.isoformat(sep=' ', timespec='milliseconds'):<23} "
+            f"{p.run_id:>4} {p.camera:<8} {p.part:>6} "
+            f"{p.decided_at.isoformat(sep=' ', timespec='milliseconds'):<23} "
             f"{p.kind:<8} {p.verdict:<7} {f'{p.first_frame}-{p.last_frame}':>13}  {defects}"
         )
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 Box = tuple[float, float, float, float]
+FIRST_CAMERA = "cam1"  # what a line's camera is called unless named: records of every camera say which
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from inspector.inspection.parts import PartVerdict
 from inspector.line.config import LineConfig
 from inspector.line.recipes import Recipe
 from inspector.line.station import Station
+from inspector.line.stats import LineStats
 from inspector.line.switch import FAILED, FELL_BACK, PROGRESS, SwitchEvent
 from inspector.outputs.config import OutputsConfig
 from inspector.outputs.messages import part_json
@@ -50,9 +51,11 @@ def run_headless(
         for out in outputs:
             out.on_error = line.stop  # an output that cannot be written ends the run, closed as ever
 
+        source_of = {camera.name: camera.source.name for camera in line.cameras}
+
         def on_result(result: InspectionResult) -> None:
             if detections_file is not None:
-                _write_detections(detections_file, result, line.source.name)
+                _write_detections(detections_file, result, source_of[result.camera])
             _write_parts(parts_file, result.decided)
 
         with stop_signals_interrupt():  # a kill or a closed terminal closes the run as Ctrl+C does
@@ -60,7 +63,7 @@ def run_headless(
                 error = line.run(frames, on_result)
             except KeyboardInterrupt as exc:
                 interrupted = exc.args[0] if exc.args else "SIGINT"
-                error = line.slot.error
+                error = line.error
                 say(f"stopped by {interrupted}; finishing the run")
             finally:
                 _write_parts(parts_file, line.close())  # the parts still in view are decided
@@ -76,17 +79,16 @@ def run_headless(
             say(message)
     logged = count_defects(station.db, DefectFilter(run_id=line.run_id))
     station.db.dispose()
-    stats = line.stats
     return {
         "run_id": line.run_id,
-        "frames": line.inspector.frames,
+        "frames": line.frames,
         "defects_logged": logged,
-        "defects_detected": line.inspector.defects_logged,
+        "defects_detected": line.defects_logged,
         "defects_dropped": station.writer.pending,  # rows the log could not take by the end
         "images_skipped": station.writer.images_skipped,
         "images_behind": station.writer.images_behind,
-        "frames_dropped": line.slot.dropped,
-        "fps": round(line.stats.fps(), 2),
+        "frames_dropped": line.dropped,
+        "fps": round(line.stats.fps(), 2),  # every camera's frames
         "compile_s": round(line.compile_s, 2),
         "latency_ms": line.stats.latency.summary(),
         "backend": line.engine.backend.label,
@@ -94,7 +96,7 @@ def run_headless(
         "model": line.model.path,
         "model_sha256": line.model.sha256,
         "imgsz": line.engine.imgsz,
-        "source": line.source.name,
+        "source": line.source_name,
         "database": str(db_path),
         "source_error": error,
         "output_error": output_error,
@@ -102,6 +104,23 @@ def run_headless(
         "stopped_by": interrupted,
         "part_classes": sorted(line.part_classes),
         "recipe": line.recipe.label if line.recipe else None,
+        **_parts(line.stats),
+        "cameras": {
+            camera.name: {
+                "source": camera.source.name,
+                "frames": camera.inspector.frames,
+                "frames_dropped": camera.slot.dropped,
+                "fps": round(camera.stats.fps(), 2),
+                "source_error": camera.slot.error,
+                **_parts(camera.stats),
+            }
+            for camera in line.cameras
+        },
+    }
+
+
+def _parts(stats: LineStats) -> dict[str, Any]:
+    return {
         "parts": stats.parts,
         "parts_ok": stats.parts_ok,
         "parts_ng": stats.parts_ng,
@@ -168,6 +187,7 @@ def _write_detections(fh: _Output, result: InspectionResult, source_name: str) -
         json.dumps(
             {
                 "frame": result.frame.index,
+                "camera": result.camera,
                 "source": source_name,
                 "image": result.frame.image_path,
                 "detections": [
@@ -207,6 +227,15 @@ def format_summary(summary: dict[str, Any]) -> str:
             )
     if summary["defects_dropped"]:
         lines.append(f"{summary['defects_dropped']} defects could not be written to the log")
+    cameras = summary["cameras"]
+    if len(cameras) > 1:
+        for name, c in cameras.items():
+            lines.append(
+                f"  {name}: {c['frames']} frames ({c['fps']:.1f}/s, {c['frames_dropped']} dropped) "
+                f"from {c['source']}; "
+                + _parts_line({**c, "part_classes": summary["part_classes"]})
+                + (f"; {c['source_error']}" if c["source_error"] else "")
+            )
     lines.append("latency ms      p50      p95      p99")
     for stage, p in summary["latency_ms"].items():
         lines.append(f"  {stage:<10}{p['p50']:>9.2f}{p['p95']:>9.2f}{p['p99']:>9.2f}")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from inspector.capture.base import Frame, FrameSource, SourceError
-from inspector.detections import Detection, StageTimes
-from inspector.inference.engine import Engine
+from inspector.detections import FIRST_CAMERA, Detection, StageTimes
+from inspector.inference.engine import Engine, EngineOutput
 from inspector.inspection.parts import PartBook, PartDefect, PartInView, PartVerdict, context_crop
 from inspector.inspection.rules import InspectionRules, Verdict
 from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, utc_at
@@ -25,15 +25,16 @@ class FrameSlot:
 
     For a live source it keeps only the newest frame and counts the ones replaced unseen; for a
     recorded source the capture thread waits until the last frame was taken, so none is skipped.
+    The slots of a line's cameras share one ``cond``, so ``take_newest`` can wait on all of them.
     """
 
-    def __init__(self, keep_latest: bool) -> None:
+    def __init__(self, keep_latest: bool, cond: threading.Condition | None = None) -> None:
         self.keep_latest = keep_latest
         self.dropped = 0
         self._frame: Frame | None = None
         self._closed = False
         self.error: str | None = None
-        self._cond = threading.Condition()
+        self._cond = cond or threading.Condition()
 
     def put(self, frame: Frame, stop: threading.Event) -> None:
         with self._cond:
@@ -65,6 +66,33 @@ class FrameSlot:
     def closed(self) -> bool:
         with self._cond:
             return self._closed and self._frame is None
+
+
+def take_newest(slots: Sequence[FrameSlot], timeout: float, wait_rest: float) -> list[tuple[int, Frame]]:
+    """The frame of every slot that has one, as (slot index, frame): waits up to ``timeout`` for a
+    first, then up to ``wait_rest`` for the others, so frames captured close together run as one
+    batch while a slow or stalled camera holds the rest back no longer than that. Empty on timeout
+    and once every slot is closed. The slots must share their condition."""
+    cond = slots[0]._cond
+
+    def ready(slot: FrameSlot) -> bool:
+        return slot._frame is not None or slot._closed
+
+    def first() -> bool:
+        return any(s._frame is not None for s in slots) or all(map(ready, slots))
+
+    with cond:
+        if not cond.wait_for(first, timeout):
+            return []
+        if wait_rest > 0:
+            cond.wait_for(lambda: all(map(ready, slots)), wait_rest)
+        taken = []
+        for i, slot in enumerate(slots):
+            if slot._frame is not None:
+                taken.append((i, slot._frame))
+                slot._frame = None
+        cond.notify_all()
+        return taken
 
 
 def capture_loop(
@@ -107,6 +135,7 @@ class InspectionResult:
     done_at: float
     parts: tuple[PartInView, ...] = ()  # the parts tracked in this frame
     decided: tuple[PartVerdict, ...] = ()  # the parts whose verdict this frame settled
+    camera: str = FIRST_CAMERA
 
     @property
     def latency_ms(self) -> float:
@@ -128,7 +157,8 @@ class Inspector:
     """Detect, judge, track and log one frame at a time, in the calling (inference) thread.
 
     With a ``PartBook`` the log gets one record per physical defect, written when its part is
-    decided; ``log_frames`` also logs every defect on every frame (for audits).
+    decided; ``log_frames`` also logs every defect on every frame (for audits). A line has one per
+    camera, all sharing the engine (which runs their frames as one batch) and the writer.
     """
 
     def __init__(
@@ -140,8 +170,10 @@ class Inspector:
         save_images: bool = True,
         parts: PartBook | None = None,
         log_frames: bool = False,
+        camera: str = FIRST_CAMERA,
     ) -> None:
         self.engine = engine
+        self.camera = camera
         self.rules = rules
         self.writer = writer
         self.run_id = run_id
@@ -154,7 +186,10 @@ class Inspector:
     def process(self, frame: Frame, once: bool = False) -> InspectionResult:
         """Inspect one frame; ``once``: a triggered inspection, the frame judged as one part."""
         started = time.perf_counter()
-        out = self.engine.detect(frame.image)
+        return self.judge(frame, self.engine.detect(frame.image), started, once)
+
+    def judge(self, frame: Frame, out: EngineOutput, started: float, once: bool = False) -> InspectionResult:
+        """Judge, track and log a frame the engine ran (``started``: when its batch began)."""
         verdict = self.rules.evaluate(out.detections)
         if self.log_frames and verdict.defects:
             self._log([self._frame_record(frame, d, out.backend) for d in verdict.defects])
@@ -179,6 +214,7 @@ class Inspector:
             done_at=time.perf_counter(),
             parts=parts,
             decided=decided,
+            camera=self.camera,
         )
 
     def finish(self) -> tuple[PartVerdict, ...]:
@@ -222,6 +258,7 @@ class Inspector:
             defects=tuple(self._tracked(d, p, backend) for d in p.defects),
             image=image,
             image_origin=p.image_origin,
+            camera=self.camera,
         )
 
     def _loose_record(self, p: PartVerdict, backend: str) -> DefectRecord:
@@ -277,4 +314,5 @@ class Inspector:
             first_frame=frames[1],
             last_frame=frames[2],
             name=name,
+            camera=self.camera,
         )

@@ -137,7 +137,7 @@ def test_history_lists_and_exports(tmp_path, capsys):
     csv_path = tmp_path / "out.csv"
     assert main(["history", "--db", str(db), "--min-conf", "0.5", "--csv", str(csv_path)]) == 0
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("id,run_id,detected_at")
+    assert rows[0].startswith("id,run_id,camera,detected_at")
     assert f"{len(rows) - 1} defects written" in capsys.readouterr().out
 
 
@@ -232,6 +232,9 @@ def _bad(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["--screenshot", str(tmp_path / "s.png")], "--screenshot only applies to the window"),
         (["--detections-out", str(tmp_path / "absent" / "d.jsonl")], "cannot write the detections file"),
         (["--source", "96"], "cannot open camera 96"),
+        (["--source", "synthetic", "--source", "96"], "cannot open camera 96"),
+        (["--source", "a=synthetic", "--source", "a=0"], "two cameras are named a"),
+        (["--sources", str(tmp_path / "absent.txt")], "cannot read the sources file"),
         (["--source", str(_junk_folder(tmp_path))], "none of the 1 images"),
         (["--plc", "http://plc"], "expected modbus://HOST"),
         (["--plc", "modbus://plc?pulse_ms=0"], "pulse_ms must be a whole number within 10..10000"),
@@ -258,6 +261,31 @@ def _junk_folder(tmp_path: Path) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / "frame.jpg").write_bytes(b"not a jpeg")
     return folder
+
+
+def test_a_headless_line_of_several_cameras_reports_each(tmp_path, capsys):
+    db, parts_out, listing = tmp_path / "log.sqlite", tmp_path / "parts.jsonl", tmp_path / "cameras.txt"
+    listing.write_text("# the press\ntop=synthetic:fps=0,frames=60\nside=synthetic:fps=0,frames=40\n")
+    args = ["run", "--headless", "--no-images", "--db", str(db), "--parts-out", str(parts_out)]
+    assert main([*args, "--sources", str(listing), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    cameras = summary["cameras"]
+    assert list(cameras) == ["top", "side"] and summary["frames"] == 100
+    assert [cameras[c]["frames"] for c in cameras] == [60, 40]
+    assert summary["parts"] == sum(c["parts"] for c in cameras.values()) > 0
+    decided = [json.loads(line) for line in parts_out.read_text().splitlines()]
+    assert {c: sum(p["camera"] == c for p in decided) for c in cameras} == {
+        c: v["parts"] for c, v in cameras.items()
+    }
+    assert (
+        main([*args, "--source", "synthetic:fps=0,frames=8", "--source", "b=synthetic:fps=0,frames=8"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "2 cameras: cam1 synthetic" in out and "  cam1: 8 frames" in out and "  b: 8 frames" in out
+    assert main(["history", "--db", str(db), "--parts", "--run", "1"]) == 0
+    assert " top " in capsys.readouterr().out
+    assert main(["run", "--source", "0", "--source", "1", "--db", str(db)]) == 2
+    assert "the window shows one camera" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys):

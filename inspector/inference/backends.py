@@ -74,6 +74,10 @@ class Backend(Protocol):
 
     def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes: ...
 
+    def fits(self, frame_shape: tuple[int, int]) -> bool:
+        """Whether it runs frames of this (h, w); a camera of another size runs on eager."""
+        ...
+
 
 class EagerBackend:
     """Plain PyTorch in the calling thread: nothing to prepare, ready at once."""
@@ -87,6 +91,9 @@ class EagerBackend:
         self.module = Predictions(model.network)
         self.preprocess = Preprocessor(imgsz, model.stride, model.device, model.dtype)
         self._sync = _synchronizer(model.device)
+
+    def fits(self, frame_shape: tuple[int, int]) -> bool:
+        return True
 
     def detect(self, images: Sequence[np.ndarray], conf: float, iou: float) -> BatchBoxes:
         sync = self._sync
@@ -184,6 +191,9 @@ class CompiledBackend:
     @property
     def ready(self) -> bool:
         return self.frame_shape is not None
+
+    def fits(self, frame_shape: tuple[int, int]) -> bool:
+        return frame_shape == self.frame_shape
 
     def is_cached(self, frame_shape: tuple[int, int], mode: str, batch: int = 1) -> bool:
         """Whether the on-disk cache holds this compile already: a compile then takes seconds, not
@@ -293,8 +303,8 @@ class CompiledBackend:
         shared, box = self.frame_pool.frames, self._mailbox
         if self.frame_shape is None or shared is None or self._out_buf is None or box is None:
             raise RuntimeError("compiled backend used before prepare()")
-        if len(images) != self.batch:
-            raise ValueError(f"{len(images)} frames where the compiled model takes {self.batch}")
+        if not 1 <= len(images) <= self.batch:
+            raise ValueError(f"{len(images)} frames where the compiled model takes 1 to {self.batch}")
         for image in images:
             if image.shape[:2] != self.frame_shape:
                 raise ValueError(
@@ -313,14 +323,14 @@ class CompiledBackend:
                     row = i
                 rows.append(row)
             box[THRESHOLDS : THRESHOLDS + 2] = conf, iou
-            box[ROWS:] = rows
+            box[ROWS:] = rows + [-1] * (self.batch - len(rows))  # a smaller batch leaves entries unused
             self._bell.asked.release()
             process = self._process
             if not wait_for(self._bell.answered, lambda: not process.is_alive(), FRAME_TIMEOUT_S):
                 self._give_up_on_worker()
             if box[FAILED]:
                 raise RuntimeError(f"compiled worker: {self._receive(FRAME_TIMEOUT_S)[1]}")
-            candidates = self._out_buf[:, : int(box[CANDIDATES])].numpy().copy()
+            candidates = self._out_buf[: len(images), : int(box[CANDIDATES])].numpy().copy()
             worker_ms, letterbox_ms = float(box[WORKER_MS]), float(box[LETTERBOX_MS])
         total_ms = (time.perf_counter() - start) * 1e3
         return CompiledResult(candidates, total_ms - worker_ms, worker_ms, letterbox_ms)

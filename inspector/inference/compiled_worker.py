@@ -166,7 +166,7 @@ def serve(
         elif kind == "frame":
             start = time.perf_counter()
             try:
-                rows = mailbox[ROWS:].astype(int).tolist()
+                rows = [row for row in mailbox[ROWS:].astype(int).tolist() if row >= 0]  # -1: unused
                 conf, iou = mailbox[THRESHOLDS : THRESHOLDS + 2].tolist()
                 mailbox[CANDIDATES] = _infer(pipeline, rows, out_buf, (conf, iou))
                 mailbox[LETTERBOX_MS] = pipeline.letterbox_ms

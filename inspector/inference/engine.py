@@ -60,6 +60,8 @@ class Engine:
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[EngineOutput]:
         """Frames of one size in one pass of the network; each output carries the batch's times."""
         backend = self.backend  # one backend for the whole batch, whatever a swap does meanwhile
+        if not backend.fits(images[0].shape[:2]):  # a camera of another size than the compiled one
+            backend = self.eager
         try:
             found = backend.detect(images, self.conf, self.iou)
         except Exception as exc:

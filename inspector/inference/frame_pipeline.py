@@ -281,12 +281,13 @@ class FramePipeline:
         return compiled, detail + problem
 
     def __call__(self, rows: Sequence[int]) -> torch.Tensor:
-        """Run the frames in these rows of ``frames``, one per batch entry."""
+        """Run the frames in these rows of ``frames``, one per batch entry; with fewer rows than the
+        batch, the entries after them hold what they held (their candidates are not read)."""
         if not self._runs:
             raise RuntimeError("frame pipeline used before prepare()")
         if self.each_row:
             return self._runs[rows[0]]()
-        for target, row in zip(self.inputs[0], rows, strict=True):
+        for target, row in zip(self.inputs[0], rows, strict=False):
             source = self.frames[row]
             if target.data_ptr() != source.data_ptr():  # on the CPU the first rows are the input
                 target.copy_(source, non_blocking=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inspector.detections import Box, Detection, iou
+from inspector.detections import FIRST_CAMERA, Box, Detection, iou
 from inspector.inspection.belt_tracker import EDGE_PX, BeltTracker
 from inspector.inspection.rules import InspectionRules
 
@@ -37,6 +37,7 @@ class PartsConfig:
     lost_frames: int = 10  # frames unseen after which a part has left the view
     exit_line: float | None = None  # fraction of the frame's width; parts move towards larger x
     recipe: str = ""  # the name of the recipe these settings come from
+    camera: str = FIRST_CAMERA  # the camera whose frames these are; every verdict carries it
     track_thresh: float = 0.25  # the confidence a box needs to start or surely continue a track
     match_iou: float = 0.2  # the overlap a box needs with where a track should be now
 
@@ -50,6 +51,7 @@ class Judging:
     min_frames: int
     exit_line: float | None
     recipe: str = ""  # the recipe's name, for the record ("" when none was chosen)
+    camera: str = FIRST_CAMERA
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class PartVerdict:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     image_origin: tuple[int, int] = (0, 0)
     recipe: str = ""  # the recipe it was judged by ("" when none was chosen)
+    camera: str = FIRST_CAMERA  # the camera that saw it (its id is its number in the run on this camera)
 
     @property
     def ng(self) -> bool:
@@ -240,6 +243,7 @@ class _PartTrack:
             image=self.image,
             image_origin=self.image_origin,
             recipe=self.judging.recipe,
+            camera=self.judging.camera,
         )
 
 
@@ -303,7 +307,7 @@ class PartBook:
             c.exit_line,
             c.recipe,
         ):
-            j = self._judging = Judging(rules, c.min_frames, c.exit_line, c.recipe)
+            j = self._judging = Judging(rules, c.min_frames, c.exit_line, c.recipe, c.camera)
         return j
 
     def judge_once(
@@ -354,6 +358,7 @@ class PartBook:
             image=crop,
             image_origin=origin,
             recipe=self.config.recipe,
+            camera=self.config.camera,
         )
 
     def flush(self) -> list[PartVerdict]:

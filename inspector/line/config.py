@@ -10,6 +10,7 @@ from inspector.detections import Box
 from inspector.errors import ConfigError
 from inspector.inspection.parts import DEFAULT_PART_CLASSES
 from inspector.inspection.rules import InspectionRules
+from inspector.line.cameras import named_sources
 
 BACKENDS: tuple[str, ...] = ("eager", "compiled")
 MAX_IMGSZ = 4096  # beyond it the network's activations no longer fit a line PC's memory
@@ -26,6 +27,7 @@ class LineConfig:
     """
 
     source: str = "synthetic"
+    cameras: tuple[str, ...] = ()  # several cameras, each ``[name=]source``; empty: the one ``source``
     weights: str = ""
     trust_model: bool = False  # read a checkpoint without safe loading: only a file the operator vouches for
     device: str = "auto"
@@ -63,6 +65,11 @@ class LineConfig:
         if self.roi is not None and not all(math.isfinite(v) for v in self.roi):
             raise ConfigError(f"region of interest {self.roi}: every coordinate must be a finite number")
         self.rules()  # the rules check what is left (an empty region of interest)
+        self.camera_sources()
+
+    def camera_sources(self) -> list[tuple[str, str]]:
+        """(name, source spec) of each camera of the line."""
+        return named_sources(self.cameras or (self.source,))
 
     def with_(self, **changes: object) -> LineConfig:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """One start-to-stop of the line, and its one per-frame loop.
 
-Capture runs in its own thread into the newest-frame slot; ``Line.run`` takes frames from the slot
-in the calling thread (the headless run's main thread, or the window's inspection QThread), lets
-the backend switch act on the frame boundary, inspects and logs the frame, and publishes the result.
+Each camera's capture runs in its own thread into its newest-frame slot; ``Line.run`` takes the
+frames that are there from every slot in the calling thread (the headless run's main thread, or the
+window's inspection QThread), lets the backend switch act on the boundary, runs them through the
+engine as one batch, and each camera inspects and logs its frame and publishes the result.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from inspector.capture.base import Frame, FrameSource
 from inspector.inference.backends import CompiledBackend
+from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import PIPELINE_MODES, mode_on
 from inspector.inference.model import DetectorModel
 from inspector.inspection.parts import PartVerdict
@@ -26,16 +28,50 @@ from inspector.line.stats import LatestResult, LineStats
 from inspector.line.switch import FELL_BACK, SWAPPED, BackendSwitch, SwitchEvent
 from inspector.outputs.hub import Outputs
 from inspector.outputs.messages import COMPILING, PAUSED, RUNNING, SOURCE_LOST, STARTING, STOPPED
-from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop
+from inspector.pipeline import FrameSlot, InspectionResult, Inspector, capture_loop, take_newest
 from inspector.storage.writer import DefectWriter, RunEventRecord, utc_at, utc_now
 
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[InspectionResult], None]
+BATCH_WAIT_S = 0.005  # after a camera's frame, how long the others' frames are waited for to join its batch
+
+
+def sources_name(cameras: Sequence[tuple[str, FrameSource]]) -> str:
+    """What a line inspects, in words: its source, or each camera's."""
+    if len(cameras) == 1:
+        return cameras[0][1].name
+    return f"{len(cameras)} cameras: " + ", ".join(f"{name} {source.name}" for name, source in cameras)
+
+
+@dataclass(eq=False)
+class Camera:
+    """One camera of a line: its source, newest-frame slot, inspector (its own tracker and parts),
+    counters and latest result. The engine, writer, run and backend switch are the line's."""
+
+    name: str
+    source: FrameSource
+    slot: FrameSlot
+    inspector: Inspector
+    stats: LineStats
+    latest: LatestResult = field(default_factory=LatestResult)
+    triggers: deque[float] = field(default_factory=deque)  # when each trigger not yet served came
+    capture: threading.Thread | None = None
+
+    def triggered(self, frame: Frame, trigger_mode: bool) -> bool | None:
+        """Whether to inspect ``frame``: always when free-running (``None``); in triggered mode
+        only the first frame captured after a trigger (``True``), the rest are let go."""
+        if not trigger_mode:
+            return None
+        if not self.triggers or frame.captured_at < self.triggers[0]:
+            return False
+        self.triggers.popleft()
+        return True
 
 
 class Line:
-    """A built line: its source (opened by the capture thread), model, rules, run and backends.
+    """A built line: its cameras (each source opened by its capture thread), model, rules, run and
+    backends. The frames of all cameras that arrived together run through the engine as one batch.
 
     Built by ``Station.build_line``; ``run`` it in one thread, ``stop`` it from any, then ``close``.
     """
@@ -43,10 +79,10 @@ class Line:
     def __init__(
         self,
         config: LineConfig,
-        source: FrameSource,
+        cameras: Sequence[tuple[str, FrameSource, Inspector]],
         model: DetectorModel,
         device_name: str,
-        inspector: Inspector,
+        engine: Engine,
         compiled: CompiledBackend,
         writer: DefectWriter,
         run_id: int,
@@ -54,26 +90,26 @@ class Line:
         latency_samples: int = 10_000,
     ) -> None:
         self.config = config
-        self.source = source
         self.model = model
         self.device_name = device_name
-        self.inspector = inspector
-        self.engine = inspector.engine
+        self.engine = engine
         self.run_id = run_id
-        self.slot = FrameSlot(keep_latest=source.live)
-        self.latest = LatestResult()
-        self.stats = LineStats(latency_samples)
+        handover = threading.Condition()  # one for every slot: the loop waits on all cameras at once
+        self.cameras = [
+            Camera(name, source, FrameSlot(source.live, handover), inspector, LineStats(latency_samples))
+            for name, source, inspector in cameras
+        ]
+        self.stats = LineStats(latency_samples)  # the whole line's: every camera's frames and parts
         self.paused = threading.Event()  # while set, frames are taken and let go uninspected
         mode = mode_on(model.device.type, config.mode)
         ahead = config.compile_ahead
         if ahead is None:  # where a compile the cache holds is cheap; Inductor on a CPU is not
             ahead = model.device.type == "cuda" or PIPELINE_MODES[mode].openvino
-        self.switch = BackendSwitch(self.engine, compiled, mode, ahead)
+        self.switch = BackendSwitch(self.engine, compiled, mode, ahead, batch=len(self.cameras))
         self.switch.subscribe(self._record_swap)
         self.switch.subscribe(lambda _event: self._report_state())  # a compile the run waits for
         self.outputs = outputs
         self._ended: str | None = None  # the state once the loop has ended
-        self._triggers: deque[float] = deque()  # when each trigger not yet served came
         self.recipe: Recipe | None = None  # the recipe new parts are judged by
         self._next_recipe: Recipe | None = None  # chosen; in force from the next frame
         self.compile_s = 0.0  # time the run waited for a compile before its first frame
@@ -81,7 +117,37 @@ class Line:
         self._stop = threading.Event()
         self._stop_asked = False
         self._closed = False
-        self.capture: threading.Thread | None = None
+        self._off_size: set[tuple[int, int]] = set()  # frame sizes said to run on eager
+
+    @property
+    def frames(self) -> int:
+        """Frames inspected so far, every camera's."""
+        return sum(c.inspector.frames for c in self.cameras)
+
+    @property
+    def dropped(self) -> int:
+        """Frames of live cameras replaced unseen by newer ones."""
+        return sum(c.slot.dropped for c in self.cameras)
+
+    @property
+    def error(self) -> str | None:
+        """Why a camera's source failed (the first one's), or ``None``."""
+        return next(
+            (
+                f"{c.name}: {c.slot.error}" if len(self.cameras) > 1 else c.slot.error
+                for c in self.cameras
+                if c.slot.error
+            ),
+            None,
+        )
+
+    @property
+    def source_name(self) -> str:
+        return sources_name([(c.name, c.source) for c in self.cameras])
+
+    @property
+    def defects_logged(self) -> int:
+        return sum(c.inspector.defects_logged for c in self.cameras)
 
     @property
     def closed(self) -> bool:
@@ -103,7 +169,8 @@ class Line:
 
     @property
     def part_classes(self) -> frozenset[str]:
-        return self.inspector.parts.config.part_classes if self.inspector.parts else frozenset()
+        parts = self.cameras[0].inspector.parts
+        return parts.config.part_classes if parts else frozenset()
 
     def state(self) -> str:
         """The line's state as the plant sees it (the PLC's state register, MQTT's state topic)."""
@@ -111,29 +178,21 @@ class Line:
             return self._ended
         if self.paused.is_set():
             return PAUSED
-        if getattr(self.source, "reconnecting", False):
+        if any(getattr(c.source, "reconnecting", False) for c in self.cameras):
             return SOURCE_LOST
         if self.switch.compiling and not self.switch.compiling_ahead:
             return COMPILING
-        return RUNNING if self.inspector.frames else STARTING
+        return RUNNING if self.frames else STARTING
 
     def _report_state(self) -> None:
         self.outputs.set_state(self.state())
 
     def trigger(self) -> None:
-        """In triggered mode: judge the next frame captured from now on as one part (the PLC's
-        trigger, or the operator's). Safe from any thread."""
-        self._triggers.append(time.perf_counter())
-
-    def _triggered(self, frame: Frame) -> bool | None:
-        """Whether to inspect ``frame``: always when free-running (``None``); in triggered mode
-        only the first frame captured after a trigger (``True``), the rest are let go."""
-        if not self.config.trigger:
-            return None
-        if not self._triggers or frame.captured_at < self._triggers[0]:
-            return False
-        self._triggers.popleft()
-        return True
+        """In triggered mode: judge the next frame each camera captures from now on as one part (the
+        PLC's trigger, or the operator's). Safe from any thread."""
+        now = time.perf_counter()
+        for camera in self.cameras:
+            camera.triggers.append(now)
 
     def choose_recipe(self, recipe: Recipe) -> None:
         """From the next frame on, new parts are judged by ``recipe``; parts already in view keep
@@ -148,17 +207,18 @@ class Line:
             return
         names = list(self.model.names.values())
         self.config = config = recipe.apply(self.config)
-        self.inspector.rules = config.rules(names)
-        book = self.inspector.parts
-        if book is not None:
-            classes = frozenset(config.parts_of(names))
-            book.config = replace(
-                book.config,
-                part_classes=classes,
-                min_frames=config.min_frames,
-                exit_line=config.exit_line,
-                recipe=recipe.name,
-            )
+        classes = frozenset(config.parts_of(names))
+        for camera in self.cameras:
+            camera.inspector.rules = config.rules(names)
+            book = camera.inspector.parts
+            if book is not None:
+                book.config = replace(
+                    book.config,
+                    part_classes=classes,
+                    min_frames=config.min_frames,
+                    exit_line=config.exit_line,
+                    recipe=recipe.name,
+                )
         self.recipe = recipe
         self.outputs.watch_trigger(config.trigger)
         self._writer.log_event(RunEventRecord(self.run_id, utc_now(), frame_index, "recipe", recipe.label))
@@ -166,66 +226,128 @@ class Line:
 
     def set_rules(self, rules: InspectionRules) -> None:
         """Takes effect on the next frame: the rules object is swapped whole, never edited."""
-        self.inspector.rules = rules
+        for camera in self.cameras:
+            camera.inspector.rules = rules
 
     def run(self, frames: int | None = None, on_result: ResultCallback | None = None) -> str | None:
-        """Inspect frames until the source ends, ``frames`` were inspected, or ``stop``; returns why
-        the source failed, or ``None``. Capture starts and ends with this call."""
+        """Inspect frames until every source ended, each camera inspected ``frames``, or ``stop``;
+        returns why a source failed, or ``None``. Capture starts and ends with this call."""
         if self.switch.compiles_ahead or self.switch.wanted == "compiled":
             self.switch.compiled.start()  # the worker imports torch and loads the model meanwhile
-        self.capture = capture = threading.Thread(
-            target=capture_loop,
-            args=(self.source, self.slot, self._stop),
-            kwargs={"on_frame": lambda _f: self.stats.captured.tick()},
-            name="capture",
-            daemon=True,
-        )
-        self.stats.restart()
+        for camera in self.cameras:
+            camera.capture = threading.Thread(
+                target=capture_loop,
+                args=(camera.source, camera.slot, self._stop),
+                kwargs={"on_frame": self._counter(camera)},
+                name=f"capture {camera.name}",
+                daemon=True,
+            )
+        self._restart_stats()
         self.outputs.watch_trigger(self.config.trigger)
-        capture.start()
+        for camera in self.cameras:
+            camera.capture.start()
+        slots = [c.slot for c in self.cameras]
+        wait_rest = BATCH_WAIT_S if len(slots) > 1 else 0.0
         try:
-            while not self._stop.is_set() and (frames is None or self.inspector.frames < frames):
+            while not self._stop.is_set() and not self._enough(frames):
                 self._report_state()
-                frame = self.slot.take(timeout=0.1)
-                if frame is None:
-                    if self.slot.closed:
+                taken = take_newest(slots, 0.1, wait_rest)
+                if not taken:
+                    if all(slot.closed for slot in slots):
                         break
                     continue
                 if self.paused.is_set():
                     continue
                 if self._next_recipe is not None:
-                    self._change_recipe(frame.index)
-                once = self._triggered(frame)
-                if once is False:
-                    continue
-                waited = time.perf_counter()
-                if self.switch.at_frame_boundary(frame):  # the run waited for a compile
-                    self.compile_s = time.perf_counter() - waited
-                    self.stats.restart()  # rates and latencies describe the line, not the compile
-                result = self.inspector.process(frame, once=bool(once))
-                self.switch.after_frame(frame)
-                self.stats.add(result)
-                if result.decided:
-                    self.outputs.decided(result.decided, result.backend)
-                self.latest.put(result)
-                if on_result is not None:
-                    on_result(result)
+                    self._change_recipe(taken[0][1].index)
+                batch = []
+                for i, frame in taken:
+                    camera = self.cameras[i]
+                    if frames is not None and camera.inspector.frames >= frames:
+                        continue  # this camera has done its share; the others go on
+                    once = camera.triggered(frame, self.config.trigger)
+                    if once is not False:
+                        batch.append((camera, frame, bool(once)))
+                if batch:
+                    self._inspect(batch, on_result)
         finally:
             self.stats.ended = time.perf_counter()
             self._stop.set()
-            self.source.cancel()
-            capture.join(timeout=10)
-            if capture.is_alive():
-                log.warning("the capture thread of %s did not end within 10 s", self.source.name)
-            self._ended = SOURCE_LOST if self.slot.error else STOPPED
+            for camera in self.cameras:
+                camera.stats.ended = self.stats.ended
+                camera.source.cancel()
+            for camera in self.cameras:
+                camera.capture.join(timeout=10)
+                if camera.capture.is_alive():
+                    log.warning("the capture thread of %s did not end within 10 s", camera.source.name)
+            self._ended = SOURCE_LOST if self.error else STOPPED
             self._report_state()
-        return self.slot.error
+        return self.error
+
+    def _counter(self, camera: Camera) -> Callable[[Frame], None]:
+        def captured(_frame: Frame) -> None:
+            camera.stats.captured.tick()
+            self.stats.captured.tick()
+
+        return captured
+
+    def _restart_stats(self) -> None:
+        """Rates and latencies describe the line from here on (not a compile it waited for)."""
+        self.stats.restart()
+        for camera in self.cameras:
+            camera.stats.restart()
+
+    def _enough(self, frames: int | None) -> bool:
+        """Each camera inspected ``frames`` or has no more to give."""
+        return frames is not None and all(c.inspector.frames >= frames or c.slot.closed for c in self.cameras)
+
+    def _inspect(self, batch: list[tuple[Camera, Frame, bool]], on_result: ResultCallback | None) -> None:
+        """One batch: the backend switch acts on its boundary, the engine runs the frames of each
+        size at once, and each camera judges, tracks and logs its own frame."""
+        first = batch[0][1]
+        waited = time.perf_counter()
+        if self.switch.at_frame_boundary(first):  # the run waited for a compile
+            self.compile_s = time.perf_counter() - waited
+            self._restart_stats()
+        started = time.perf_counter()
+        sizes: dict[tuple[int, int], list[tuple[Camera, Frame, bool]]] = {}
+        for entry in batch:
+            sizes.setdefault((entry[1].height, entry[1].width), []).append(entry)
+        for size, group in sizes.items():
+            outs = self.engine.detect_batch([frame.image for _, frame, _ in group])
+            self._say_off_size(size, outs[0].backend)
+            for (camera, frame, once), out in zip(group, outs, strict=True):
+                result = camera.inspector.judge(frame, out, started, once)
+                self.switch.after_frame(frame)
+                for stats in (camera.stats, self.stats):
+                    stats.add(result)
+                if result.decided:
+                    self.outputs.decided(result.decided, result.backend)
+                camera.latest.put(result)
+                if on_result is not None:
+                    on_result(result)
+
+    def _say_off_size(self, size: tuple[int, int], backend: str) -> None:
+        """A camera whose frames are not the size the compiled backend was built for runs on eager."""
+        compiled = self.switch.compiled
+        off = self.engine.backend is compiled and backend == self.engine.eager.label
+        if off and size not in self._off_size:
+            self._off_size.add(size)
+            built = compiled.frame_shape or (0, 0)
+            log.info(
+                "frames of %dx%d run on eager: the compiled backend is built for %dx%d",
+                size[1],
+                size[0],
+                built[1],
+                built[0],
+            )
 
     def stop(self) -> None:
-        """End ``run`` after the frame in hand; safe from any thread."""
+        """End ``run`` after the batch in hand; safe from any thread."""
         self._stop_asked = True
         self._stop.set()
-        self.source.cancel()
+        for camera in self.cameras:
+            camera.source.cancel()
 
     def close(self) -> tuple[PartVerdict, ...]:
         """After ``run`` returned (or if it never ran): end the compile worker, decide the parts
@@ -234,15 +356,19 @@ class Line:
             return ()
         self._closed = True
         self.switch.close()
-        done = self.inspector.finish()
+        done: list[PartVerdict] = []
         now = time.perf_counter()
-        for part in done:
-            self.stats.add_part(part, now)
+        for camera in self.cameras:
+            theirs = camera.inspector.finish()
+            for part in theirs:
+                camera.stats.add_part(part, now)
+                self.stats.add_part(part, now)
+            done += theirs
         self.outputs.decided(done, self.engine.backend.label)
         self._ended = self._ended or STOPPED
         self._report_state()
-        self._writer.end_run(self.run_id, self.inspector.frames)
-        return done
+        self._writer.end_run(self.run_id, self.frames)
+        return tuple(done)
 
     def _record_swap(self, event: SwitchEvent) -> None:
         """Which backend inspected which stretch of frames goes into the run's record."""

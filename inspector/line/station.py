@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
-from inspector.capture.base import StatusCallback, capture_into
+from inspector.capture.base import FrameSource, StatusCallback, capture_into
 from inspector.capture.spec import open_source
 from inspector.errors import ConfigError
 from inspector.inference.backends import CompiledBackend
@@ -20,7 +20,7 @@ from inspector.inference.model import DetectorModel, file_sha256, load_detector,
 from inspector.inference.threads import limit_cpu_threads
 from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.line.config import LineConfig
-from inspector.line.line import Line
+from inspector.line.line import Line, sources_name
 from inspector.line.recipes import Recipe
 from inspector.outputs.config import OutputsConfig
 from inspector.outputs.hub import Outputs, build_outputs
@@ -32,6 +32,10 @@ from inspector.storage.writer import LOG_RECOVERED, DefectWriter, ErrorCallback,
 __all__ = ["LOG_RECOVERED", "Station", "available_devices"]
 
 log = logging.getLogger(__name__)
+
+
+def _naming(camera: str, on_status: StatusCallback) -> StatusCallback:
+    return lambda message: on_status(f"{camera}: {message}")
 
 
 def available_devices() -> list[str]:
@@ -75,12 +79,14 @@ class Station:
         wait_for_compile: bool = False,
         latency_samples: int = 10_000,
         check_source: bool = False,
+        sources: Sequence[tuple[str, FrameSource]] | None = None,
     ) -> Line:
         """Resolve the device, build the source (it opens in its capture thread), load the model and
         open the run; safe off the GUI thread. ``wait_for_compile``: a compiled backend asked for in
         ``config`` is compiled before the first frame is inspected (a headless run), instead of while
-        eager serves (the window). ``check_source``: open the source once first, so one that cannot
-        be opened is a ``SourceError`` and no run (the window instead shows it lost, and retries)."""
+        eager serves (the window). ``check_source``: open each source once first, so one that cannot
+        be opened is a ``SourceError`` and no run (the window instead shows it lost, and retries).
+        ``sources``: (name, source) of each camera, built already, instead of ``config``'s."""
         device = resolve_device(config.device)
         mode = mode_on(device.type, config.mode)
         if config.mode and mode != config.mode:
@@ -88,10 +94,11 @@ class Station:
         config = config.with_(mode=mode)
         if device.type == "cpu":
             limit_cpu_threads()
-        source = open_source(config.source, seed=config.seed, loop=config.loop, on_status=on_status)
+        cameras = sources if sources is not None else self._sources(config, on_status)
         if check_source:
-            source.open()
-            source.close()
+            for _, source in cameras:
+                source.open()
+                source.close()
         model = self._model(config.weights, device, config.trust_model)
         imgsz = model_input_size(model.network, config.imgsz)
         engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
@@ -101,10 +108,10 @@ class Station:
             config = self.recipe.apply(config)
         rules = config.rules(names)
         part_classes = config.parts_of(names)
-        parts = PartsConfig(frozenset(part_classes), config.min_frames, exit_line=config.exit_line)
-        book = PartBook(parts, keep_images=config.save_images)  # no crops copied for a run that keeps none
-        compiled = CompiledBackend(model, imgsz, config.mode)  # its worker starts when needed
-        capture_into(source, compiled.frame_pool)
+        # frames of every camera wait in the pool: the one in its slot, the one inspected, the one shown
+        compiled = CompiledBackend(model, imgsz, config.mode, pool_slots=max(6, 3 * len(cameras)))
+        for _, source in cameras:
+            capture_into(source, compiled.frame_pool)
         settings = {
             "imgsz": imgsz,
             "conf": config.min_confidence,
@@ -117,22 +124,31 @@ class Station:
             "exit_line": config.exit_line,
             "log_frames": config.log_frames,
             "roi": config.roi,
+            "cameras": {name: source.name for name, source in cameras},
         }
         backend = "eager" if config.backend == "eager" else compiled.label
         device_name = describe_device(device)
         run_id = self.writer.begin_run(
-            RunInfo(source.name, model.path, model.sha256, backend, device_name, settings)
+            RunInfo(sources_name(cameras), model.path, model.sha256, backend, device_name, settings)
         )
         self.outputs.begin_run(run_id, model.sha256, {name: i for i, name in model.names.items()})
-        inspector = Inspector(
-            engine, rules, self.writer, run_id, config.save_images, book, log_frames=config.log_frames
-        )
+        inspectors = []
+        for name, source in cameras:
+            parts = PartsConfig(
+                frozenset(part_classes), config.min_frames, exit_line=config.exit_line, camera=name
+            )
+            # no crops copied for a run that keeps none
+            book = PartBook(parts, keep_images=config.save_images)
+            inspector = Inspector(
+                engine, rules, self.writer, run_id, config.save_images, book, config.log_frames, name
+            )
+            inspectors.append((name, source, inspector))
         line = Line(
             config,
-            source,
+            inspectors,
             model,
             device_name,
-            inspector,
+            engine,
             compiled,
             self.writer,
             run_id,
@@ -145,6 +161,18 @@ class Station:
             line.choose_recipe(self.recipe)  # recorded, and told to the plant, at the first frame
         self.line = line
         return line
+
+    @staticmethod
+    def _sources(config: LineConfig, on_status: StatusCallback | None) -> list[tuple[str, FrameSource]]:
+        """Each camera's source, built (not opened); synthetic cameras each get a line of their own."""
+        cameras = config.camera_sources()
+        several = len(cameras) > 1
+        built = []
+        for place, (name, spec) in enumerate(cameras):
+            said = _naming(name, on_status) if several and on_status is not None else on_status
+            seed = config.seed + place
+            built.append((name, open_source(spec, seed=seed, loop=config.loop, on_status=said)))
+        return built
 
     def choose_recipe(self, number: int) -> Recipe:
         """The recipe lines judge new parts by, from the next frame of the running line on."""

@@ -57,15 +57,23 @@ EventCallback = Callable[[SwitchEvent], None]
 
 
 class BackendSwitch:
-    """Which backend runs the next frame, and the compile that gets the compiled one ready."""
+    """Which backend runs the next frame, and the compile that gets the compiled one ready.
+
+    ``batch``: the most frames one call runs (a line's cameras); the compile takes that many."""
 
     def __init__(
-        self, engine: Engine, compiled: CompiledBackend, mode: str, compiles_ahead: bool = False
+        self,
+        engine: Engine,
+        compiled: CompiledBackend,
+        mode: str,
+        compiles_ahead: bool = False,
+        batch: int = 1,
     ) -> None:
         self.engine = engine
         self.compiled = compiled
         self.mode = mode
         self.compiles_ahead = compiles_ahead
+        self.batch = batch
         self.wanted = "eager"
         self._wait = False  # the run waits for the compile at its first frame (a headless run)
         self._wait_after_calibration = False  # or, for an INT8 compile, once it has its frames
@@ -152,7 +160,7 @@ class BackendSwitch:
                     # an INT8 compile calibrates on frames eager inspects: the run waits once it has them
                     self._wait_after_calibration = self._wait and self._calibrates(shape)
                     start = "wait" if self._wait and not self._wait_after_calibration else "now"
-                elif self.compiles_ahead and self.compiled.is_cached(shape, self.mode):
+                elif self.compiles_ahead and self.compiled.is_cached(shape, self.mode, self.batch):
                     start = "ahead"
             if start in ("now", "ahead"):
                 self._start_compile(shape, ahead=start == "ahead")
@@ -197,11 +205,11 @@ class BackendSwitch:
     # Inside ------------------------------------------------------------------------------------
     def _calibrates(self, shape: tuple[int, int]) -> bool:
         """Whether a compile for ``shape`` needs frames of the line (INT8, not in the cache yet)."""
-        return PIPELINE_MODES[self.mode].int8 and not self.compiled.is_cached(shape, self.mode)
+        return PIPELINE_MODES[self.mode].int8 and not self.compiled.is_cached(shape, self.mode, self.batch)
 
     def _ready_for(self, shape: tuple[int, int]) -> bool:
         c = self.compiled
-        return c.ready and c.mode == self.mode and c.frame_shape == shape
+        return c.ready and c.mode == self.mode and c.frame_shape == shape and c.batch == self.batch
 
     def _start_compile(self, shape: tuple[int, int], ahead: bool) -> None:
         """Under the lock: a thread that relays the compile worker's progress and outcome."""
@@ -217,7 +225,9 @@ class BackendSwitch:
     def _run_compile(self, shape: tuple[int, int], mode: str, cancelled: threading.Event) -> None:
         me = threading.current_thread()
         try:
-            self.compiled.prepare(shape, mode, lambda p: self._on_progress(me, p), cancelled=cancelled)
+            self.compiled.prepare(
+                shape, mode, lambda p: self._on_progress(me, p), batch=self.batch, cancelled=cancelled
+            )
         except CompileError as exc:
             outcome, detail = FAILED, str(exc)
         except Exception as exc:  # whatever else breaks, the front end must hear of it

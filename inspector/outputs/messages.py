@@ -37,6 +37,7 @@ def part_json(part: PartVerdict) -> dict[str, Any]:
     """One decided part: its id in the run, verdict, frames and defects (frame pixels)."""
     return {
         "part": part.part,
+        "camera": part.camera,
         "kind": part.kind,
         "verdict": part.verdict,
         "first_frame": part.first_frame,

@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3  # the migrations in inspector/storage/migrations lead to it
+from inspector.detections import FIRST_CAMERA
+
+SCHEMA_VERSION = 4  # the migrations in inspector/storage/migrations lead to it
 
 
 class Base(DeclarativeBase):
@@ -60,7 +62,8 @@ class Part(Base):
     """One part that passed the camera, decided once: OK, or NG with ``defect_classes`` (sorted,
     comma-separated). ``x1..y2`` is its box on ``best_frame``, the frame that showed the most of
     it; ``image_path`` (relative to the database's folder; kept for NG parts) shows it there, its
-    top-left corner at ``image_x, image_y`` in frame pixels. ``part`` is its number in its run."""
+    top-left corner at ``image_x, image_y`` in frame pixels. ``part`` is its number in its run on
+    its ``camera`` (each camera of a line tracks its own parts)."""
 
     __tablename__ = "parts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -83,10 +86,11 @@ class Part(Base):
     image_path: Mapped[str | None] = mapped_column(String(1024), default=None)
     image_x: Mapped[int] = mapped_column(Integer, default=0)
     image_y: Mapped[int] = mapped_column(Integer, default=0)
+    camera: Mapped[str] = mapped_column(String(64), default=FIRST_CAMERA)
     run: Mapped[Run] = relationship(back_populates="parts")
     defects: Mapped[list[Defect]] = relationship(back_populates="part")
 
-    __table_args__ = (Index("ix_parts_run_part", "run_id", "part"),)
+    __table_args__ = (Index("ix_parts_run_camera_part", "run_id", "camera", "part"),)
 
 
 class Defect(Base):
@@ -96,7 +100,7 @@ class Defect(Base):
     ``confidence`` is its best; ``detected_at`` the time of that best sighting. ``x1..y2`` is where
     it lies on ``frame_index``, the frame its image shows: ``image_path`` (relative to the
     database's folder) is a JPEG whose top-left corner sits at ``image_x, image_y`` in frame
-    pixels (for a defect on a part, its part's image)."""
+    pixels (for a defect on a part, its part's image). ``camera`` is the camera that saw it."""
 
     __tablename__ = "defects"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,6 +121,7 @@ class Defect(Base):
     frames: Mapped[int | None] = mapped_column(Integer, default=None)
     first_frame: Mapped[int | None] = mapped_column(Integer, default=None)
     last_frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    camera: Mapped[str] = mapped_column(String(64), default=FIRST_CAMERA, index=True)
     run: Mapped[Run] = relationship(back_populates="defects")
     part: Mapped[Part | None] = relationship(back_populates="defects")
 

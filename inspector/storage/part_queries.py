@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, selectinload
 from inspector.storage.models import Defect, Part
 from inspector.storage.queries import detached, ordered, stream_csv
 
-SORTABLE = ("decided_at", "run_id", "part", "verdict", "kind", "first_frame", "id")
+SORTABLE = ("decided_at", "run_id", "camera", "part", "verdict", "kind", "first_frame", "id")
 CSV_COLUMNS = (
     "id",
     "run_id",
+    "camera",
     "part",
     "kind",
     "verdict",

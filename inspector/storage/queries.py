@@ -18,6 +18,7 @@ SORTABLE = ("detected_at", "run_id", "part_id", "frame_index", "class_name", "co
 CSV_COLUMNS = (
     "id",
     "run_id",
+    "camera",
     "detected_at",
     "frame_index",
     "class_name",

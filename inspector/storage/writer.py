@@ -31,6 +31,7 @@ from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from inspector.detections import FIRST_CAMERA
 from inspector.storage.database import StorageError, media_dir
 from inspector.storage.models import Defect, Part, Run, RunEvent
 from inspector.storage.retention import DiskBudget, ImageKeeper
@@ -72,6 +73,7 @@ class DefectRecord:
     first_frame: int | None = None
     last_frame: int | None = None
     name: str = ""
+    camera: str = FIRST_CAMERA
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class PartRecord:
     defects: tuple[DefectRecord, ...]
     image: np.ndarray | None = None
     image_origin: tuple[int, int] = (0, 0)
+    camera: str = FIRST_CAMERA
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +359,7 @@ class DefectWriter:
         rows = []
         for n, r in enumerate(records):
             own = r.image is not None
-            name = r.name or f"f{r.frame_index:08d}-{n}"
+            name = f"{r.camera}-{r.name or f'f{r.frame_index:08d}-{n}'}"
             path = self._save_image(r.run_id, name, r.image) if own else image[0]
             x, y = r.image_origin if own else image[1:]
             rows.append(
@@ -374,6 +377,7 @@ class DefectWriter:
                     "frames": r.frames,
                     "first_frame": r.first_frame,
                     "last_frame": r.last_frame,
+                    "camera": r.camera,
                 }
             )
         return rows
@@ -381,7 +385,8 @@ class DefectWriter:
     def _part_rows(self, records: Sequence[PartRecord]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         out = []
         for r in records:
-            path = self._save_image(r.run_id, f"p{r.part:06d}", r.image) if r.image is not None else None
+            name = f"{r.camera}-p{r.part:06d}"
+            path = self._save_image(r.run_id, name, r.image) if r.image is not None else None
             image = (path, *r.image_origin)
             row = {
                 "run_id": r.run_id,
@@ -400,6 +405,7 @@ class DefectWriter:
                 "image_path": path,
                 "image_x": image[1],
                 "image_y": image[2],
+                "camera": r.camera,
             }
             out.append((row, self._rows(r.defects, image)))
         return out

@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
     def _show_newest(self) -> None:
         if self.line is None:
             return
-        serial, result = self.line.latest.get()
+        serial, result = self.line.cameras[0].latest.get()
         if result is None or serial == self._serial:
             return
         self._serial = serial

@@ -101,10 +101,12 @@ def test_compiled_cpu_matches_eager_reports_stages_and_hits_the_cache(demo_model
         stages = [s for s, _ in seen]
         assert "loading compiled" in stages and "compiling kernels" not in stages
         compiled.use(again)
-        # a frame of another size cannot run on it: eager takes over and the reason is kept
+        # a frame of another size (a second camera's) runs on eager; the compiled one stays in charge
         small = SyntheticConveyor(seed=11, width=640, height=360, fps=0).render(0)
         out = compiled.detect(small.image)
-        assert out.backend == "eager" and "frame size changed" in compiled.take_fallback()
+        assert out.backend == "eager" and compiled.backend is again and not compiled.take_fallback()
+        with pytest.raises(ValueError, match="frame size changed"):
+            again([small.image], 0.25, 0.7)
         # a worker that dies while the line runs: the same
         compiled.use(again)
         again._process.kill()

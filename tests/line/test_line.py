@@ -1,6 +1,7 @@
 """The one per-frame loop, without a window: frames, pause, stop, and the run's record."""
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from inspector.capture.synthetic import SyntheticConveyor
 from inspector.line.config import LineConfig
 from inspector.line.station import Station
 from inspector.paths import demo_model_path
-from inspector.storage.models import Run, RunEvent
+from inspector.storage.models import Defect, Part, Run, RunEvent
 from inspector.storage.queries import count_defects
 
 CONFIG = LineConfig(source="synthetic:fps=0", weights=str(demo_model_path()), device="cpu", imgsz=160)
@@ -29,9 +30,9 @@ def test_a_line_inspects_the_frames_asked_and_closes_its_run(station):
     assert line.run(frames=25, on_result=seen.append) is None
     line.close()
     station.writer.flush()
-    assert [r.frame.index for r in seen] == list(range(25)) and line.inspector.frames == 25
+    assert [r.frame.index for r in seen] == list(range(25)) and line.frames == 25
     assert line.stats.timed_frames == 25 and line.stats.latency.percentiles("infer")["p50"] > 0
-    assert not line.capture.is_alive(), "capture ends with the loop"
+    assert not line.cameras[0].capture.is_alive(), "capture ends with the loop"
     with Session(station.db) as s:
         run = s.get(Run, line.run_id)
         assert run.frames == 25 and run.ended_at is not None and run.backend == "eager"
@@ -46,14 +47,14 @@ def test_a_paused_line_lets_frames_go_uninspected_and_stop_ends_it_from_another_
         deadline = threading.Event()
         while line.stats.captured.rate() == 0 and not deadline.wait(0.05):
             pass
-        assert line.inspector.frames == 0
+        assert line.frames == 0
         line.paused.clear()
-        while line.inspector.frames < 3 and not deadline.wait(0.05):
+        while line.frames < 3 and not deadline.wait(0.05):
             pass
     finally:
         line.stop()
         runner.join(10)
-    assert not runner.is_alive() and line.stopped and line.inspector.frames >= 3
+    assert not runner.is_alive() and line.stopped and line.frames >= 3
     line.close()
 
 
@@ -91,8 +92,8 @@ def test_the_demo_line_is_judged_part_by_part(station):
     assert len(parts) == len(spans) >= 4, "every part that crossed the view, once"
     assert sorted(p.ng for p in parts) == sorted(bool(s.defects) for s in spans)
     logged = sum(len(p.defects) for p in parts)
-    assert line.inspector.defects_logged == logged == count_defects(station.db) > 0
-    assert "plate" not in (line.inspector.rules.defect_classes or ()), "a part is never a defect"
+    assert line.defects_logged == logged == count_defects(station.db) > 0
+    assert "plate" not in (line.cameras[0].inspector.rules.defect_classes or ()), "a part is never a defect"
 
 
 def test_the_plant_sees_the_line_starting_running_paused_and_stopped(station):
@@ -104,7 +105,7 @@ def test_the_plant_sees_the_line_starting_running_paused_and_stopped(station):
     runner.start()
     deadline = threading.Event()
     try:
-        while line.inspector.frames < 3 and not deadline.wait(0.05):
+        while line.frames < 3 and not deadline.wait(0.05):
             pass
         assert line.state() == station.outputs.state == "running"
         line.paused.set()
@@ -135,3 +136,118 @@ def test_a_cpu_line_runs_its_own_compiled_mode_and_readies_openvino_ahead(statio
         assert line.switch.usable_modes() == ["openvino", "default", "openvino-int8"]
     finally:
         line.close()
+
+
+# Several cameras ---------------------------------------------------------------------------------
+
+
+def _batch_sizes(line):
+    """The number of frames in each call of the line's engine, as it runs."""
+    sizes, detect_batch = [], line.engine.detect_batch
+
+    def counted(images):
+        sizes.append(len(images))
+        return detect_batch(images)
+
+    line.engine.detect_batch = counted
+    return sizes
+
+
+def test_each_camera_of_a_line_has_its_own_parts_and_records_and_shares_the_batch(station):
+    frames, names = 80, ("top", "side", "bottom")
+    config = CONFIG.with_(imgsz=320, seed=21)
+    cameras = tuple(f"{name}=synthetic:fps=0,frames={frames}" for name in names)
+    line = station.build_line(config.with_(cameras=cameras))
+    sizes = _batch_sizes(line)
+    decided = []
+    assert line.run(on_result=lambda result: decided.extend(result.decided)) is None
+    decided += line.close()
+    station.writer.flush()
+    assert [c.inspector.frames for c in line.cameras] == [frames] * 3 and sum(sizes) == 3 * frames
+    assert max(sizes) == 3 and len(sizes) < 2 * frames, f"frames of the cameras run together: {sizes}"
+    with Session(station.db) as s:
+        rows = s.execute(select(Part.camera, Part.part, Part.verdict).where(Part.run_id == line.run_id)).all()
+        defects = s.execute(select(Defect.camera).where(Defect.run_id == line.run_id)).scalars().all()
+        run = s.get(Run, line.run_id)
+    for place, name in enumerate(names):
+        # each camera is a line of its own (seed 21, 22, 23): it judges what that line alone judges
+        alone = _run_alone(station, config.with_(source=f"synthetic:fps=0,frames={frames}", seed=21 + place))
+        parts = [_judged(p) for p in decided if p.camera == name and p.kind]
+        assert parts == [_judged(p) for p in alone if p.kind]
+        assert len(parts) >= 3 and any(v == "NG" for _, _, v, _ in parts), name
+        assert sorted((n, v) for c, n, v in rows if c == name) == sorted((n, v) for n, _, v, _ in parts)
+    assert sorted(set(defects)) == sorted(names) and len(defects) == line.defects_logged
+    assert run.frames == 3 * frames and run.source.startswith("3 cameras: top synthetic")
+    assert list(run.settings["cameras"]) == list(names)
+
+
+def _judged(part):
+    return part.part, part.kind, part.verdict, part.defect_classes
+
+
+def _run_alone(station, config):
+    """The parts a one-camera line of ``config`` decides."""
+    line = station.build_line(config)
+    decided = []
+    line.run(on_result=lambda result: decided.extend(result.decided))
+    return decided + list(line.close())
+
+
+def test_a_camera_that_ends_or_lags_does_not_hold_back_the_others(station):
+    line = station.build_line(CONFIG.with_(cameras=("synthetic:fps=0", "synthetic:fps=0,frames=5")))
+    line.run(frames=30)
+    line.close()
+    assert [c.inspector.frames for c in line.cameras] == [30, 5]
+    # a live camera at 2 frames/s beside one that renders as fast as it can
+    line = station.build_line(CONFIG.with_(cameras=("synthetic:fps=0", "synthetic:fps=2")))
+    fast, slow = line.cameras
+
+    def stop_at_60(_result):
+        if fast.inspector.frames >= 60:
+            line.stop()
+
+    started = time.perf_counter()
+    line.run(on_result=stop_at_60)
+    elapsed = time.perf_counter() - started
+    line.close()
+    assert fast.inspector.frames >= 60 and slow.inspector.frames <= 2 * elapsed + 2
+    assert elapsed < 15, f"60 frames of the fast camera took {elapsed:.1f} s: the slow one held them"
+
+
+def _detections(results, camera):
+    return {r.frame.index: r.detections for r in results if r.camera == camera}
+
+
+def _same(a, b, box_px: float, conf: float) -> bool:
+    return len(a) == len(b) and all(
+        x.class_name == y.class_name
+        and abs(x.confidence - y.confidence) <= conf
+        and max(abs(u - v) for u, v in zip(x.box, y.box, strict=True)) <= box_px
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _alone(station, config, seed, frames):
+    line = station.build_line(config.with_(cameras=(), source="synthetic:fps=0", seed=seed))
+    seen = []
+    line.run(frames=frames, on_result=seen.append)
+    line.close()
+    return _detections(seen, "cam1")
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("compiled", marks=pytest.mark.slow)])
+def test_cameras_inspected_together_find_what_each_finds_alone(station, backend):
+    frames = 12
+    config = CONFIG.with_(imgsz=320, cameras=("synthetic:fps=0", "synthetic:fps=0"), seed=5)
+    line = station.build_line(config.with_(backend=backend), wait_for_compile=True)
+    seen = []
+    line.run(frames=frames, on_result=seen.append)
+    line.close()
+    if backend == "compiled":
+        assert {r.backend for r in seen} == {"compiled (openvino f32)"} and line.switch.compiled.batch == 2
+    for place, camera in enumerate(("cam1", "cam2")):
+        together, alone = _detections(seen, camera), _alone(station, config, 5 + place, frames)
+        assert sorted(together) == sorted(alone) == list(range(frames))
+        assert sum(map(len, alone.values())) > 0
+        box_px, conf = (0.05, 1e-3) if backend == "eager" else (2.0, 0.02)
+        assert all(_same(together[i], alone[i], box_px, conf) for i in range(frames)), camera

@@ -88,11 +88,11 @@ def test_the_plc_chooses_a_recipe_and_new_parts_are_judged_by_it(tmp_path):
         while line.stats.parts < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         asked.connect()
-        before = line.latest.get()[1].frame.index
+        before = line.cameras[0].latest.get()[1].frame.index
         asked.write_register(17, 2, device_id=1)  # the PLC's own register: "recipe 2, please"
         while line.recipe is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        after = line.latest.get()[1].frame.index
+        after = line.cameras[0].latest.get()[1].frame.index
         while line.stats.parts < 6 and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
@@ -103,7 +103,7 @@ def test_the_plc_chooses_a_recipe_and_new_parts_are_judged_by_it(tmp_path):
     station.close()
     plc.stop()
     assert line.recipe is not None and line.recipe.number == 2 and station.recipe == line.recipe
-    assert line.inspector.rules.defect_classes == frozenset({"stain"})
+    assert line.cameras[0].inspector.rules.defect_classes == frozenset({"stain"})
     assert plc.registers_now(0, 17)[16] == 2, "the recipe in force, told back to the PLC"
     with Session(station.db) as s:
         events = s.scalars(select(RunEvent).where(RunEvent.kind == "recipe")).all()

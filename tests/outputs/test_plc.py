@@ -103,9 +103,9 @@ def test_a_line_sends_one_pulse_per_ng_part_and_counters_equal_to_its_summary_th
         wait_for(lambda: line.stats.parts >= 2, 120, "two parts decided")
         plc.stop()
         wait_for(lambda: link.status().state == RETRYING, 10, "the link retrying")
-        before = line.inspector.frames
+        before = line.frames
         time.sleep(3)
-        assert line.inspector.frames - before >= 15, "the line kept inspecting while the PLC was down"
+        assert line.frames - before >= 15, "the line kept inspecting while the PLC was down"
         plc.start()
         wait_for(lambda: link.status().state == CONNECTED, 15, "reconnected")
         wait_for(lambda: line.stats.parts >= 8, 180, "eight parts decided")
@@ -137,7 +137,7 @@ def test_in_triggered_mode_each_raised_trigger_coil_is_taken_and_judged_as_one_p
     try:
         wait_for(lambda: line.stats.captured.rate() > 0, 60, "frames coming")
         time.sleep(1.0)
-        assert line.inspector.frames == 0, "no trigger, no inspection"
+        assert line.frames == 0, "no trigger, no inspection"
         for n in (1, 2, 3):
             plc_side.write_coil(5, True, device_id=1)
             wait_for(lambda n=n: line.stats.parts == n, 20, f"part {n} judged")
@@ -148,7 +148,7 @@ def test_in_triggered_mode_each_raised_trigger_coil_is_taken_and_judged_as_one_p
         runner.join(30)
     line.close()
     station.close()
-    assert line.inspector.frames == 3 and line.stats.parts == 3
+    assert line.frames == 3 and line.stats.parts == 3
     regs = plc.registers_now(0, BLOCK)
     assert u32(regs, 4) == 3 and u32(regs, 10) == 3, "each trigger is one part, numbered in the run"
     assert plc.pulses(0) == line.stats.parts_ng

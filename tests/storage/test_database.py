@@ -46,9 +46,9 @@ def test_a_first_release_database_is_upgraded_in_place_after_a_backup(schema1):
     assert same_schema_as_the_models(engine) == []
     assert rows(schema1, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
     # every row kept, each a defect on no part, one frame's sighting
-    after = rows(schema1, "SELECT *, part_id, frames FROM defects ORDER BY id")
+    after = rows(schema1, "SELECT *, part_id, frames, camera FROM defects ORDER BY id")
     assert [r[: len(before[0])] for r in after] == before
-    assert all(r[-2:] == (None, None) for r in after)
+    assert all(r[-3:] == (None, None, "cam1") for r in after), "seen by the line's only camera"
     assert rows(schema1, "SELECT * FROM runs ORDER BY id") == runs_before
     assert count_defects(engine) == 103 and [r.frames for r in list_runs(engine)] == [8, 40]
     # the images it names are still where it says

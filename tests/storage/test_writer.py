@@ -237,7 +237,7 @@ def test_a_writer_that_falls_behind_keeps_every_row_and_lets_images_give_way(db_
     run_id = writer.begin_run(INFO)
     # the first image's file is a pipe nobody reads yet: the writer thread stalls in its write, as on
     # a disk that hangs, while the line goes on handing over 0.29 MiB images
-    stalled = media_dir(db_path) / f"run-{run_id}" / "f00000000-0.jpg"
+    stalled = media_dir(db_path) / f"run-{run_id}" / "cam1-f00000000-0.jpg"
     stalled.parent.mkdir(parents=True)
     os.mkfifo(stalled)
     crop = np.full((320, 320, 3), 120, np.uint8)

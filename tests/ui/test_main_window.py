@@ -34,7 +34,7 @@ def test_demo_line_starts_paints_frames_and_logs_defects(qtbot, window, db_path)
     sha = window.line.model.sha256
     assert f"sha256 {sha[:12]}" in window.line_panel.model_label.text()  # which file runs
     assert sha in window.line_panel.model_label.toolTip()
-    qtbot.waitUntil(lambda: window.line.inspector.defects_logged > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: window.line.defects_logged > 0, timeout=20_000)
     qtbot.waitUntil(lambda: window.gauges.fps_labels["inference"].text() not in ("-", "0.0"), timeout=5_000)
     line = window.line
     window.stop_line()
@@ -52,7 +52,7 @@ def test_stop_and_start_again_makes_a_new_run(qtbot, window):
     window.start_line()
     _frames_painted(qtbot, window, 3)
     first = window.line.run_id
-    capture, inspection = window.line.capture, window.inspection_thread
+    capture, inspection = window.line.cameras[0].capture, window.inspection_thread
     window.stop_line()
     assert not capture.is_alive() and not inspection.isRunning()
     window.start_line()
@@ -92,7 +92,7 @@ def test_on_a_cpu_the_compiled_switch_runs_openvino_while_the_view_keeps_running
     assert window.view.shown > painted_before, "the view kept running during the compile"
     assert panel.compile_bar.value() == 100 and "OpenVINO" in panel.compile_stage.text()
     _frames_painted(qtbot, window, 5)
-    assert window.line.inspector.engine.backend.label == panel.active_backend.text()
+    assert window.line.engine.backend.label == panel.active_backend.text()
 
 
 @pytest.mark.slow
@@ -181,7 +181,7 @@ def test_a_full_disk_shows_a_banner_keeps_the_defects_and_recovers(qtbot, window
     limit["pages"] = 1_000_000  # the operator freed space
     qtbot.waitUntil(lambda: "writing again" in window.banner.text(), timeout=30_000)
     assert "#2CA02C" in window.banner.styleSheet()
-    inspector = window.line.inspector
+    inspector = window.line.cameras[0].inspector
     window.stop_line()
     window.station.writer.flush()
     assert window.station.writer.pending == 0
@@ -222,7 +222,7 @@ def test_a_bad_source_shows_a_banner_and_the_window_stays_usable(qtbot, db_path)
 def test_threads_are_stopped_at_close(qtbot, window):
     window.start_line()
     _frames_painted(qtbot, window, 2)
-    capture, inspection = window.line.capture, window.inspection_thread
+    capture, inspection = window.line.cameras[0].capture, window.inspection_thread
     window.close()
     assert not capture.is_alive() and not inspection.isRunning()
     assert not window.station.writer._thread.is_alive()
@@ -235,7 +235,7 @@ def test_changing_the_source_restarts_the_line_on_it(qtbot, window, synthetic_vi
     window.line_panel.source_edit.setText(str(synthetic_video))
     window.line_panel.source_edit.editingFinished.emit()
     qtbot.waitUntil(lambda: window.line is not None and window.line.run_id == first_run + 1, timeout=20_000)
-    assert window.line.source.name == f"video {synthetic_video.name}" and window.line.run_id == first_run + 1
+    assert window.line.source_name == f"video {synthetic_video.name}" and window.line.run_id == first_run + 1
     _frames_painted(qtbot, window, 2)
     # a video ends: the line stops by itself and says so
     qtbot.waitUntil(lambda: window.line is None, timeout=30_000)
@@ -253,7 +253,7 @@ def test_parts_get_numbers_and_verdicts_and_the_run_panel_counts_them(qtbot, db_
     assert win.view.part_classes == {"plate", "washer"}
     offered = [win.rules.class_list.item(i).text() for i in range(win.rules.class_list.count())]
     assert offered == ["scratch", "dent", "stain", "missing_hole"], "parts are not offered as defects"
-    _, result = win.line.latest.get()
+    _, result = win.line.cameras[0].latest.get()
     assert result.parts and all(p.part > 0 for p in result.parts)
     line = win.line
     win.stop_line()
@@ -363,13 +363,13 @@ def test_a_recipe_chosen_in_the_window_sets_the_rules_and_says_when_it_is_in_for
     items = [panel.recipe_combo.itemText(i) for i in range(panel.recipe_combo.count())]
     assert items == ["— none —", "4 · stains only"]
     win.start_line()
-    qtbot.waitUntil(lambda: win.line is not None and win.line.inspector.frames > 2, timeout=60_000)
+    qtbot.waitUntil(lambda: win.line is not None and win.line.frames > 2, timeout=60_000)
     panel.recipe_combo.setCurrentIndex(1)
     panel.recipe_combo.activated.emit(1)
     assert win.config.defect_classes == ("stain",) and win.rules.min_confidence == 0.7
     qtbot.waitUntil(lambda: win.line.recipe is not None, timeout=10_000)
     qtbot.waitUntil(lambda: panel.recipe_note.text() == "", timeout=5_000)
-    assert win.line.inspector.rules.defect_classes == frozenset({"stain"})
+    assert win.line.cameras[0].inspector.rules.defect_classes == frozenset({"stain"})
     shown = win.rules.class_list.findItems("*", Qt.MatchFlag.MatchWildcard)
     checked = [item.text() for item in shown if item.checkState() == Qt.CheckState.Checked]
     assert checked == ["stain"]

@@ -44,7 +44,7 @@ def test_the_station_s_worker_and_the_headless_run_log_the_same_defects(qtbot, t
     station.close()
 
     assert ended.args == [""], "the source ran out, no error"
-    assert line.inspector.frames == FRAMES
+    assert line.frames == FRAMES
     for sql in (DEFECTS, PARTS):
         headless, windowed = _rows(tmp_path / "headless.sqlite", sql), _rows(tmp_path / "station.sqlite", sql)
         assert len(headless) >= 5 and windowed == headless
@@ -63,7 +63,7 @@ def test_a_stopped_worker_says_nothing_and_a_failing_build_says_why(qtbot, tmp_p
     ended = []
     thread.ended.connect(ended.append)
     thread.start()
-    qtbot.waitUntil(lambda: line.inspector.frames >= 3, timeout=30_000)
+    qtbot.waitUntil(lambda: line.frames >= 3, timeout=30_000)
     thread.stop()
     assert thread.wait(10_000)
     line.close()

@@ -49,7 +49,7 @@ class CountsPanel(QGroupBox):
 
     def refresh(self, line: Line) -> None:
         self._refresh_shift()
-        stats, frames = line.stats, f"frames inspected <b>{line.inspector.frames}</b>"
+        stats, frames = line.stats, f"frames inspected <b>{line.frames}</b>"
         if not line.part_classes:
             per_class = _per_class(line.model.names, stats.defect_counts, frozenset())
             self.counts_label.setText(

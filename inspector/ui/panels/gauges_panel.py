@@ -94,7 +94,7 @@ class GaugesPanel(QGroupBox):
         gpu_mib = line.gpu_memory_mib()
         gpu = f", GPU {gpu_mib:.0f} MiB" if gpu_mib is not None else ""
         self.misc_label.setText(
-            f"dropped {line.slot.dropped} frames · {line.device_name}<br>memory {memory:.0f} MiB{gpu}"
+            f"dropped {line.dropped} frames · {line.device_name}<br>memory {memory:.0f} MiB{gpu}"
         )
 
 
