@@ -246,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
         "a busy process",
     )
     bench.add_argument(
+        "--streams",
+        default=None,
+        metavar="N[,N...]",
+        help="time one line of N cameras of --frame frames replayed at --stream-fps, per N (the first "
+        "of --modes), beside ultralytics predict on N frames and the compiled forward at batch N",
+    )
+    bench.add_argument("--stream-fps", type=float, default=30.0, help="with --streams: each camera's rate")
+    bench.add_argument("--stream-seconds", type=float, default=10.0, help="with --streams: timed per N")
+    bench.add_argument(
         "--outputs",
         action="store_true",
         help="time the plant links on loopback: verdict to reject coil, and the line with links on vs off",
@@ -321,6 +330,19 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
     if config.mode is not None:
         _check_mode(config.mode, config.device)
     return config, frozenset(given)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """``--streams 1,16,64``: numbers of cameras, each within what a line takes."""
+    from inspector.line.cameras import MAX_CAMERAS
+
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or not all(1 <= n <= MAX_CAMERAS for n in counts):
+        raise UsageError(f"--streams {text!r}: give numbers of cameras within 1..{MAX_CAMERAS}, e.g. 1,16,64")
+    return counts
 
 
 def _check_mode(mode: str, device_name: str) -> None:
@@ -631,6 +653,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--frame {args.frame!r}: use WxH, e.g. 1920x1080")
     if args.iters < 1 or args.warmup < 0 or args.batch < 1:
         raise UsageError("--iters and --batch must be at least 1, --warmup at least 0")
+    streams = _counts(args.streams) if args.streams is not None else ()
+    if streams and not (0 < args.stream_fps <= 1000 and 0 < args.stream_seconds <= 3600):
+        raise UsageError("--stream-fps must be within 0..1000 and --stream-seconds within 0..3600")
     opts = BenchOptions(
         weights=_demo_or(args.weights),
         device=device,
@@ -649,6 +674,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         hog=args.hog,
     )
     torch.backends.cudnn.benchmark = False  # same kernels for every contender
+    if streams:
+        from inspector.lab.streams_bench import format_streams, measure_streams
+
+        say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        report = measure_streams(opts, streams, args.stream_fps, args.stream_seconds, modes[0], say)
+        print(json.dumps({"streams": report}) if args.json else format_streams(report))
+        return 0
     report = run_bench(opts, lambda m: print(m, file=sys.stderr, flush=True))
     report["tracking"] = measure_tracking()
     text = f"{format_bench(report)}\n\n{format_tracking(report['tracking'])}"

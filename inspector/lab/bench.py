@@ -176,7 +176,7 @@ def agreement(reference: list[Boxes], other: list[Boxes], min_iou: float = 0.9) 
     }
 
 
-def _ultralytics_call(opts: BenchOptions, compile_mode: str | None) -> Contender:
+def ultralytics_predict(opts: BenchOptions, compile_mode: str | None) -> Contender:
     yolo = ultralytics_yolo()(opts.weights, task="detect", verbose=False)
     kwargs: dict[str, Any] = {
         "imgsz": opts.imgsz,
@@ -211,7 +211,7 @@ def _ultralytics_openvino(opts: BenchOptions, held: contextlib.ExitStack) -> Con
     shutil.copyfile(opts.weights, weights)
     yolo = ultralytics_yolo()(str(weights), task="detect", verbose=False)
     exported = yolo.export(format="openvino", imgsz=opts.imgsz, half=False, verbose=False)
-    return _ultralytics_call(dataclasses.replace(opts, weights=str(exported)), None)
+    return ultralytics_predict(dataclasses.replace(opts, weights=str(exported)), None)
 
 
 @contextlib.contextmanager
@@ -446,8 +446,8 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
                 import ultralytics
 
                 report["ultralytics"] = ultralytics.__version__
-                contenders["ultralytics predict"] = _ultralytics_call(opts, None)
-                theirs_compiled = _ultralytics_call(opts, "reduce-overhead")
+                contenders["ultralytics predict"] = ultralytics_predict(opts, None)
+                theirs_compiled = ultralytics_predict(opts, "reduce-overhead")
                 say("compiling ultralytics predict(compile='reduce-overhead')")
                 start = time.perf_counter()
                 theirs_compiled(batches[0])

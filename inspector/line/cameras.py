@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inspector.errors import ConfigError
 
-MAX_CAMERAS = 64  # one batch of the compiled backend takes a frame of each
+MAX_CAMERAS = 128  # one batch of the compiled backend takes a frame of each
 _NAME = re.compile(r"[A-Za-z][\w-]{0,31}")
 
 

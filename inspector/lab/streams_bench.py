@@ -1,0 +1,266 @@
+"""``inspector bench --streams N``: N cameras of 1080p frames, each at a frame rate, through one line.
+
+The frames are rendered once (the synthetic renderer draws ~37 frames/s of 1080p per core, too slow
+to feed many cameras live) and each camera replays them at its rate from its own phase, writing
+every frame into the compiled backend's shared pool as a camera's decoder would. The line is the
+station's own (``Station.build_line``): each pass takes the newest frame of every camera that has
+one and runs them as one batch. Beside it, per N: ultralytics' ``predict`` on a list of N frames,
+and the floor (the compiled forward alone at batch N); and what decoding the cameras' H.264 would
+cost this host's CPU.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from inspector.capture.base import Frame, FrameBuffers, make_frame
+from inspector.inference.devices import describe_device
+from inspector.inference.model import load_detector
+from inspector.inference.preprocess import letterbox_geometry
+from inspector.lab.bench import (
+    BenchOptions,
+    Say,
+    bench_batches,
+    bench_frames,
+    forward_floor,
+    time_interleaved,
+    ultralytics_predict,
+)
+from inspector.line.config import LineConfig
+from inspector.line.line import Line
+from inspector.line.station import Station
+
+WARM_S = 2.0  # after the compile, before the timed stretch: pools, graphs and threads settle
+
+
+class ReplayCamera:
+    """A live camera that shows ``frames`` in turn at ``fps``, its first frame ``phase_s`` late,
+    each one copied into a pool buffer where the line has one (a decoder's write)."""
+
+    live = True
+
+    def __init__(self, name: str, frames: list[np.ndarray], fps: float, phase_s: float) -> None:
+        self.name = name
+        self.frames = frames
+        self.period = 1.0 / fps
+        self.phase_s = phase_s
+        self.frame_pool: FrameBuffers | None = None
+        self._cancel = threading.Event()
+        self._due = 0.0
+        self._index = 0
+
+    def open(self) -> None:
+        self._cancel.clear()
+        self._due = time.perf_counter() + self.phase_s
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        delay = self._due - time.perf_counter()
+        if (delay > 0 and self._cancel.wait(delay)) or self._cancel.is_set():
+            return None
+        self._due += self.period
+        image = self.frames[self._index % len(self.frames)]
+        buffer = self.frame_pool.acquire(image.shape) if self.frame_pool is not None else None
+        if buffer is None:
+            buffer = np.empty_like(image)
+        np.copyto(buffer, image)
+        frame = make_frame(buffer, self._index)
+        self._index += 1
+        return frame
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def close(self) -> None:
+        pass
+
+
+def measure_streams(
+    opts: BenchOptions, counts: tuple[int, ...], fps: float, seconds: float, mode: str, say: Say
+) -> dict[str, Any]:
+    """Each count of cameras through the line for ``seconds``, and the contenders beside it."""
+    model = load_detector(opts.weights, opts.device)
+    frames = bench_frames(opts.frame_width, opts.frame_height, count=16)
+    input_hw = letterbox_geometry(opts.frame_height, opts.frame_width, opts.imgsz, model.stride).input
+    report: dict[str, Any] = {
+        "model": model.name,
+        "device": describe_device(opts.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "frame": f"{opts.frame_width}x{opts.frame_height}",
+        "imgsz": opts.imgsz,
+        "model_input": f"{input_hw[1]}x{input_hw[0]}",
+        "stream_fps": fps,
+        "seconds": seconds,
+        "mode": mode,
+        "streams": {},
+        "beside": {},
+    }
+    config = LineConfig(
+        weights=opts.weights,
+        device=str(opts.device),
+        imgsz=opts.imgsz,
+        backend="compiled",
+        mode=mode,
+        save_images=False,
+        draw_confidence=opts.conf,
+        iou=opts.iou,
+    )
+    with tempfile.TemporaryDirectory(prefix="inspector-streams-") as folder:
+        station = Station(Path(folder) / "streams.sqlite")
+        try:
+            for n in counts:
+                say(f"{n} cameras at {fps:g} frames/s: compiling for a batch of {n}, then {seconds:g} s")
+                report["streams"][str(n)] = _timed(station, config, frames, n, fps, seconds)
+        finally:
+            station.close()
+    for n in counts:
+        say(f"beside {n} cameras: ultralytics predict on a list of {n} frames, and the floor")
+        report["beside"][str(n)] = _beside(opts, model, frames, input_hw, n)
+    report["decode"] = decode_cost(frames, say)
+    return report
+
+
+def _timed(
+    station: Station, config: LineConfig, frames: list[np.ndarray], n: int, fps: float, seconds: float
+) -> dict[str, Any]:
+    """A line of ``n`` replay cameras, run until its compile is done and it settled, then timed for
+    ``seconds``; the cameras' phases spread their frames evenly over a frame period."""
+    cameras = [(f"cam{i + 1}", ReplayCamera(f"replay {i + 1}", frames, fps, i / (n * fps))) for i in range(n)]
+    samples = int(n * fps * (seconds + WARM_S) * 1.5) + 1000  # every frame of the timed stretch
+    line = station.build_line(config, wait_for_compile=True, sources=cameras, latency_samples=samples)
+    runner = threading.Thread(target=line.run, name="streams-line", daemon=True)
+    runner.start()
+    try:
+        while line.stats.timed_frames == 0 and runner.is_alive():
+            time.sleep(0.05)
+        time.sleep(WARM_S)
+        before = [(c.inspector.frames, c.slot.dropped) for c in line.cameras]
+        line.stats.restart()
+        started = time.perf_counter()
+        time.sleep(seconds)
+        after = [(c.inspector.frames, c.slot.dropped) for c in line.cameras]
+        elapsed = time.perf_counter() - started
+        latency = line.stats.latency
+        used = _gpu_memory_used_mib(line)
+    finally:
+        line.stop()
+        runner.join(30)
+        line.close()
+    rates = [(a[0] - b[0]) / elapsed for a, b in zip(after, before, strict=True)]
+    dropped = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+    total = latency.percentiles("total", (50, 99))  # nan when no frame came through: it does not hold
+    stages = {s: round(latency.percentiles(s, (50,))["p50"], 3) for s in ("pre", "infer", "post")}
+    return {
+        "fps_per_stream_min": round(min(rates), 2),
+        "fps_per_stream_mean": round(sum(rates) / len(rates), 2),
+        "frames": sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
+        "dropped": dropped,
+        "capture_to_result_p50_ms": round(total["p50"], 2),
+        "capture_to_result_p99_ms": round(total["p99"], 2),
+        "stage_p50_ms": stages,
+        "backend": line.engine.backend.label,
+        "gpu_memory_used_mib": used,
+        "holds": dropped == 0 and total["p99"] <= 1000.0 / fps and min(rates) >= 0.98 * fps,
+    }
+
+
+def _gpu_memory_used_mib(line: Line) -> float | None:
+    """Memory in use on the line's GPU, every process's (the compiled worker's is not this one's)."""
+    device = line.model.device
+    if device.type != "cuda":
+        return None
+    free, total = torch.cuda.mem_get_info(device)
+    return round((total - free) / 2**20, 1)
+
+
+def _beside(opts: BenchOptions, model, frames: list[np.ndarray], input_hw: tuple[int, int], n: int) -> dict:
+    """Per call of ``n`` frames: ultralytics' ``predict`` on the list, and the forward floor."""
+    contenders = {"floor": forward_floor(model, input_hw, n)}
+    if opts.ultralytics:
+        contenders["ultralytics predict"] = ultralytics_predict(opts, None)
+    batches = bench_batches(frames, n)
+    iters = max(5, min(opts.iters, 2000 // n))
+    stats, _ = time_interleaved(contenders, batches, iters, warmup=3, rounds=1)
+    return {name: {"p50_ms": s["p50"], "fps": s["fps"]} for name, s in stats.items()}
+
+
+def decode_cost(frames: list[np.ndarray], say: Say) -> dict[str, Any]:
+    """OpenCV's decode time per frame of an H.264 (else MPEG-4) file of ``frames``, on one thread."""
+    height, width = frames[0].shape[:2]
+    with tempfile.TemporaryDirectory(prefix="inspector-decode-") as folder:
+        for codec in ("avc1", "mp4v"):
+            path = str(Path(folder) / f"{codec}.mp4")
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), 30.0, (width, height))
+            if writer.isOpened():
+                for _ in range(4):
+                    for image in frames:
+                        writer.write(image)
+                writer.release()
+                break
+            writer.release()
+        else:
+            return {"error": "OpenCV here encodes neither H.264 nor MPEG-4"}
+        say(f"decoding {4 * len(frames)} frames of {codec} at {width}x{height} with OpenCV")
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            capture = cv2.VideoCapture(path)
+            decoded, start = 0, time.perf_counter()
+            while capture.read()[0]:
+                decoded += 1
+            elapsed = time.perf_counter() - start
+            capture.release()
+        finally:
+            cv2.setNumThreads(threads)
+    per_frame = elapsed * 1e3 / max(decoded, 1)
+    return {"codec": codec, "frames": decoded, "ms_per_frame_one_thread": round(per_frame, 2)}
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def format_streams(report: dict[str, Any]) -> str:
+    fps = report["stream_fps"]
+    period = 1000.0 / fps
+    lines = [
+        f"{report['model']} ({report['dtype']}) on {report['device']}, {report['frame']} frames at "
+        f"{report['model_input']}, compiled mode {report['mode']}, every camera at {fps:g} frames/s, "
+        f"{report['seconds']:g} s timed",
+        "cameras  fps/camera (min)  dropped  capture->result p50/p99 ms  pre/infer/post p50 ms  "
+        f"GPU MiB  holds (no drop, p99 <= {period:.1f} ms)",
+    ]
+    for n, r in report["streams"].items():
+        s = r["stage_p50_ms"]
+        lines.append(
+            f"{n:>7}  {r['fps_per_stream_min']:>16.2f}  {r['dropped']:>7}  "
+            f"{r['capture_to_result_p50_ms']:>12.2f} / {r['capture_to_result_p99_ms']:<12.2f} "
+            f"{s['pre']:>7.2f}/{s['infer']:.2f}/{s['post']:.2f}  "
+            f"{_mib(r['gpu_memory_used_mib']):>9}  {'yes' if r['holds'] else 'no'}"
+        )
+    held = [int(n) for n, r in report["streams"].items() if r["holds"]]
+    lines.append(f"largest number of cameras held: {max(held) if held else 'none'}")
+    lines.append("per call of N frames     p50 ms    frames/s   ours (pre+infer+post) / floor")
+    for n, b in report["beside"].items():
+        ours = sum(report["streams"][n]["stage_p50_ms"].values())
+        for name, v in b.items():
+            ratio = f"{ours / v['p50_ms']:.2f}x" if name == "floor" and v["p50_ms"] else ""
+            lines.append(f"  N={n:<4} {name:<20}{v['p50_ms']:>8.2f}{v['fps']:>11.0f}   {ratio}")
+    d = report["decode"]
+    if "error" in d:
+        lines.append(f"decode: {d['error']}")
+    else:
+        cores = d["ms_per_frame_one_thread"] * fps / 1000.0
+        lines.append(
+            f"decode ({d['codec']}, OpenCV, one thread): {d['ms_per_frame_one_thread']:.2f} ms per frame, "
+            f"so one camera at {fps:g} frames/s takes {cores:.3f} of a core"
+        )
+    return "\n".join(lines)
