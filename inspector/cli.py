@@ -381,8 +381,6 @@ def _cmd_window(args: argparse.Namespace) -> int:
 
     _refuse(args, HEADLESS_ONLY, "with run --headless")
     config, given = _line_config(args)
-    if config.cameras:
-        raise UsageError("the window shows one camera: run several cameras with run --headless")
     shifts = Shifts.parse(args.shifts) if args.shifts is not None else None
     if problem := window_problem():
         raise UsageError(problem)

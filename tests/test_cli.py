@@ -284,8 +284,6 @@ def test_a_headless_line_of_several_cameras_reports_each(tmp_path, capsys):
     assert "2 cameras: cam1 synthetic" in out and "  cam1: 8 frames" in out and "  b: 8 frames" in out
     assert main(["history", "--db", str(db), "--parts", "--run", "1"]) == 0
     assert " top " in capsys.readouterr().out
-    assert main(["run", "--source", "0", "--source", "1", "--db", str(db)]) == 2
-    assert "the window shows one camera" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys):

@@ -45,9 +45,14 @@ def frame_to_qimage(image: np.ndarray) -> QImage:
 
 
 class LiveView(QWidget):
-    def __init__(self) -> None:
+    """One camera's newest frame with its parts, defects and verdict; ``compact``: a thumbnail of
+    a line of several cameras (smaller text), ``title``: the camera's name, in a corner."""
+
+    def __init__(self, compact: bool = False) -> None:
         super().__init__()
-        self.setMinimumSize(480, 300)
+        self.compact = compact
+        self.title = ""
+        self.setMinimumSize(*((160, 100) if compact else (480, 300)))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._result: InspectionResult | None = None
         self._image: QImage | None = None
@@ -102,7 +107,23 @@ class LiveView(QWidget):
         if not live:
             p.fillRect(target, QColor(0, 0, 0, 150))  # not live: the frame is only a memory
         self._draw_banner(p, target, text, colour)
+        self._draw_title(p, target)
         p.end()
+
+    def _draw_title(self, p: QPainter, target: QRectF) -> None:
+        if not self.title:
+            return
+        font = QFont(self.font())
+        font.setPointSize(10 if self.compact else 14)
+        font.setBold(True)
+        p.setFont(font)
+        w, h = p.fontMetrics().horizontalAdvance(self.title) + 16, p.fontMetrics().height() + 8
+        # a thumbnail's verdict fills its top: the name goes to the bottom
+        top = target.bottom() - h - 6 if self.compact else target.top() + 8
+        box = QRectF(target.right() - w - 8, top, w, h)
+        p.fillRect(box, QColor(0, 0, 0, 170))
+        p.setPen(QColor("#FFFFFF"))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.title)
 
     def _draw_boxes(self, p: QPainter, target: QRectF, scale: float) -> None:
         assert self._result is not None
@@ -124,6 +145,8 @@ class LiveView(QWidget):
             p.setPen(pen)
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(rect)
+            if self.compact:
+                continue  # a thumbnail: the box in its class's colour says enough
             label = f"{d.class_name} {d.confidence:.2f}"
             tw, th = metrics.horizontalAdvance(label) + 8, metrics.height() + 2
             y = rect.top() - th if rect.top() - th >= target.top() else rect.bottom()
@@ -149,6 +172,8 @@ class LiveView(QWidget):
             p.setPen(QPen(colour, 2))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(rect)
+            if self.compact:
+                continue
             label = f"Part {part.part}" + (f" · {part.verdict}" if part.verdict else "")
             tw, th = metrics.horizontalAdvance(label) + 10, metrics.height() + 4
             tag = QRectF(rect.left(), rect.bottom() - th, tw, th).intersected(target)
@@ -166,11 +191,16 @@ class LiveView(QWidget):
 
     def _draw_banner(self, p: QPainter, target: QRectF, text: str, colour: QColor) -> None:
         font = QFont(self.font())
-        font.setPointSize(22)
+        font.setPointSize(11 if self.compact else 22)
         font.setBold(True)
         p.setFont(font)
+        margin = 6 if self.compact else 12
+        # a verdict wider than the picture ends in "…" rather than running off it
+        text = p.fontMetrics().elidedText(
+            text, Qt.TextElideMode.ElideRight, int(target.width() - 2 * margin - 36)
+        )
         w = p.fontMetrics().horizontalAdvance(text) + 36
-        box = QRectF(target.left() + 12, target.top() + 12, w, p.fontMetrics().height() + 14)
+        box = QRectF(target.left() + margin, target.top() + margin, w, p.fontMetrics().height() + margin + 2)
         p.fillRect(box, colour)
         p.setPen(QColor("#FFFFFF"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

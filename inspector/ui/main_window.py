@@ -33,6 +33,7 @@ from inspector.outputs.messages import COMPILING, RUNNING
 from inspector.shifts import DEFAULT_SHIFTS, Shifts
 from inspector.storage.retention import DiskBudget
 from inspector.ui.banner import Banner
+from inspector.ui.camera_strip import CameraStrip
 from inspector.ui.history_view import HistoryView
 from inspector.ui.live_view import PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
 from inspector.ui.panels.counts_panel import CountsPanel
@@ -74,7 +75,6 @@ class MainWindow(QMainWindow):
         self._builder: LineBuilder | None = None
         self._fallback: LineConfig | None = None  # the line to go back to if a new model will not load
         self._keep_banner = False  # the next line built keeps the banner that says why it is that line
-        self._serial = 0
         self._followed: Recipe | None = None  # the recipe the window's settings were last set to
 
         big = QFont(self.font())
@@ -98,13 +98,20 @@ class MainWindow(QMainWindow):
         self.plant = OutputsPanel(self.station.outputs)
 
         self.view = LiveView()
+        self.cameras = CameraStrip()  # a line of several cameras: each one's thumbnail
+        self.cameras.chosen.connect(self._choose_camera)
+        self._camera = 0  # the camera in the big view
+        self._serials: list[int] = []  # the last result shown of each camera
         live = QWidget()
         outer = QVBoxLayout(live)
         outer.setContentsMargins(6, 6, 6, 6)
         self.banner = Banner()
         outer.addWidget(self.banner)
         body = QHBoxLayout()
-        body.addWidget(self.view, stretch=1)
+        views = QVBoxLayout()
+        views.addWidget(self.view, stretch=1)
+        views.addWidget(self.cameras)
+        body.addLayout(views, stretch=1)
         body.addWidget(self._side_panel())
         outer.addLayout(body, stretch=1)
         self.history = HistoryView(self.station.db, self.station.db_path.parent)
@@ -156,7 +163,7 @@ class MainWindow(QMainWindow):
         """Build the line in a worker thread; it starts when built (see ``_on_line_built``)."""
         if self.line is not None or self._builder is not None:
             return
-        self.view.show_state(STARTING)
+        self._show_state(STARTING)
         self.line_panel.start_button.setEnabled(False)
         builder = LineBuilder(self.station, self.current_config(), GAUGE_SAMPLES)
         builder.built.connect(self._on_line_built)
@@ -169,7 +176,11 @@ class MainWindow(QMainWindow):
             return
         self._builder_done()
         self.line = line
-        self._serial = 0
+        names = [camera.name for camera in line.cameras]
+        self._serials = [0] * len(names)
+        self._camera = 0
+        self.cameras.set_cameras(names, line.part_classes)
+        self.view.title = names[0] if len(names) > 1 else ""
         self.gauges.clear()
         self.inference.bind(line)
         self.inspection_thread = LineThread(line)
@@ -181,7 +192,7 @@ class MainWindow(QMainWindow):
         defect_names = {i: n for i, n in line.model.names.items() if n not in line.part_classes}
         self.rules.fill_classes(defect_names, self.config.defect_classes)
         self.line_panel.show_running(True)
-        self.view.show_state(None)
+        self._show_state(None)
         self._fallback = None
         if not self._keep_banner:  # a line built after a refused model keeps saying why
             self.hide_error()
@@ -198,7 +209,7 @@ class MainWindow(QMainWindow):
             self.start_line()
             return
         self.show_error(reason)
-        self.view.show_state(STOPPED)
+        self._show_state(STOPPED)
         self.line_panel.show_running(False)
 
     def _builder_done(self) -> None:
@@ -218,12 +229,14 @@ class MainWindow(QMainWindow):
         thread.wait(10_000)
         line.close()
         self.line_panel.show_running(False)
-        self.view.show_state(STOPPED)
+        self._show_state(STOPPED)
 
     def _change_line(self, **changes: str) -> None:
         """A new source, model or device: the line restarts with it if it was running. A model that
         will not load leaves the last one that did in charge (see ``_on_line_failed``)."""
         new = self.config.with_(**changes)
+        if "source" in changes:  # the operator typed one source: the line is that one camera
+            new = new.with_(cameras=())
         if new == self.config:
             return
         if "weights" in changes:
@@ -246,7 +259,7 @@ class MainWindow(QMainWindow):
             return
         (self.line.paused.set if paused else self.line.paused.clear)()
         self.line_panel.pause_button.setText("Resume" if paused else "Pause")
-        self.view.show_state(PAUSED if paused else None)
+        self._show_state(PAUSED if paused else None)
 
     def _on_start_toggled(self, checked: bool) -> None:
         if checked and self.line is None:
@@ -258,20 +271,35 @@ class MainWindow(QMainWindow):
         if error:
             self.show_error(error)
         self.stop_line()
-        self.view.show_state(SOURCE_LOST if error else SOURCE_ENDED)
+        self._show_state(SOURCE_LOST if error else SOURCE_ENDED)
 
     # Drawing ---------------------------------------------------------------------------------
     def _show_newest(self) -> None:
         if self.line is None:
             return
-        serial, result = self.line.cameras[0].latest.get()
-        if result is None or serial == self._serial:
+        for index, camera in enumerate(self.line.cameras):
+            serial, result = camera.latest.get()
+            if result is None or serial == self._serials[index]:
+                continue
+            self._serials[index] = serial
+            self.cameras.show_result(index, result, camera.stats.last_part)
+            if index == self._camera:
+                self.view.show_result(result, camera.stats.last_part)
+                self.view.repaint()
+                self.gauges.shown(result)
+                self.inference.show_active(result.backend)
+
+    def _choose_camera(self, index: int) -> None:
+        """The big view shows the camera the operator clicked, from its newest frame on."""
+        if self.line is None or index >= len(self.line.cameras):
             return
-        self._serial = serial
-        self.view.show_result(result, self.line.stats.last_part)
-        self.view.repaint()
-        self.gauges.shown(result)
-        self.inference.show_active(result.backend)
+        self._camera = index
+        self.view.title = self.line.cameras[index].name
+        self._serials[index] = 0  # its newest result is drawn at the next poll
+
+    def _show_state(self, state: str | None) -> None:
+        self.view.show_state(state)
+        self.cameras.show_state(state)
 
     def choose_recipe(self, number: int) -> None:
         """The operator (or ``--recipe``) picked a recipe: new parts are judged by it from the next

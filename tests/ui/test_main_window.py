@@ -374,3 +374,28 @@ def test_a_recipe_chosen_in_the_window_sets_the_rules_and_says_when_it_is_in_for
     checked = [item.text() for item in shown if item.checkState() == Qt.CheckState.Checked]
     assert checked == ["stain"]
     win.close()
+
+
+def test_a_line_of_several_cameras_shows_each_and_the_one_clicked_in_the_big_view(qtbot, db_path):
+    cameras = ("top=synthetic:fps=15", "side=synthetic:fps=15", "end=synthetic:fps=15")
+    config = LineConfig(cameras=cameras, weights=str(demo_model_path()), device="cpu", imgsz=160)
+    win = MainWindow(config, db_path)
+    qtbot.addWidget(win)
+    win.show()
+    win.start_line()
+    qtbot.waitUntil(lambda: win.cameras.isVisible() and len(win.cameras.views) == 3, timeout=60_000)
+    assert [v.title for v in win.cameras.views] == ["top", "side", "end"] and win.view.title == "top"
+    assert win.line_panel.source_edit.text() == "3 cameras: top, side, end"
+    qtbot.waitUntil(lambda: all(v.shown >= 3 for v in win.cameras.views), timeout=30_000)
+    QTest.mouseClick(win.cameras.views[1], Qt.MouseButton.LeftButton)
+    assert win.view.title == "side"
+    _frames_painted(qtbot, win, 3)
+    assert win.view._result.camera == "side", "the big view follows the camera clicked"
+    qtbot.waitUntil(lambda: "<b>side</b>" in win.counts.counts_label.text(), timeout=10_000)
+    win.line_panel.source_edit.editingFinished.emit()  # leaving the field as it is keeps the cameras
+    assert len(win.line.cameras) == 3
+    win.line_panel.source_edit.setText("synthetic:fps=15")
+    win.line_panel.source_edit.editingFinished.emit()  # one source typed: the line is that one camera
+    qtbot.waitUntil(lambda: win.line is not None and len(win.line.cameras) == 1, timeout=60_000)
+    assert not win.cameras.isVisible() and win.view.title == ""
+    win.close()

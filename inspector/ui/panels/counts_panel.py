@@ -4,6 +4,7 @@ class, the defects found per class."""
 
 from __future__ import annotations
 
+import html
 import time
 from collections import Counter
 
@@ -65,7 +66,7 @@ class CountsPanel(QGroupBox):
         self.counts_label.setText(
             f"<b>This run</b>: {_tally(stats.parts, stats.parts_ok, stats.parts_ng)}"
             f"<br>NG parts with: {_per_class(line.model.names, stats.ng_by_class, line.part_classes)}"
-            f"{recent}<br>{stats.parts_per_minute():.0f} parts/min · {frames}"
+            f"{recent}<br>{stats.parts_per_minute():.0f} parts/min · {frames}{_per_camera(line)}"
         )
         if stats.yield_trend:
             xs, ys = zip(*stats.yield_trend, strict=True)
@@ -86,6 +87,23 @@ class CountsPanel(QGroupBox):
             return  # the log is busy or failing: the writer reports that; keep the last counts
         ok, ng = counts.get("OK", 0), counts.get("NG", 0)
         self.shift_label.setText(f"<b>This shift</b> (since {start:%a %H:%M}): {_tally(ok + ng, ok, ng)}")
+
+
+def _per_camera(line: Line) -> str:
+    """A line of several cameras: each one's parts, NG and yield."""
+    if len(line.cameras) < 2:
+        return ""
+    rows = []
+    for camera in line.cameras:
+        stats = camera.stats
+        share = f"{stats.parts_ok / stats.parts:.0%}" if stats.parts else "-"
+        rows.append(
+            f"<tr><td><b>{html.escape(camera.name)}</b></td><td align='right'>{stats.parts}</td>"
+            f"<td align='right' style='color:#D62728'>{stats.parts_ng}</td>"
+            f"<td align='right'>{share}</td></tr>"
+        )
+    head = "<tr><td></td><td>&nbsp;parts</td><td>&nbsp;NG</td><td>&nbsp;yield</td></tr>"
+    return f"<table cellspacing='0' cellpadding='1'>{head}{''.join(rows)}</table>"
 
 
 def _tally(parts: int, ok: int, ng: int) -> str:

@@ -46,7 +46,8 @@ class LinePanel(QGroupBox):
         self.recipe_note = QLabel()
         self.recipe_note.setStyleSheet("color:#666")
         self.source_edit = QLineEdit(config.source)
-        self.source_edit.editingFinished.connect(lambda: self._change(source=self.source_edit.text()))
+        self._cameras_text = ""  # what the field says for a line of several cameras: not a source
+        self.source_edit.editingFinished.connect(self._on_source_edited)
         menu = QMenu(self)
         menu.addAction("Synthetic line", lambda: self._change(source="synthetic"))
         menu.addAction("Camera 0", lambda: self._change(source="0"))
@@ -102,7 +103,12 @@ class LinePanel(QGroupBox):
     def show_config(self, config: LineConfig, sha256: str | None = None) -> None:
         """The line's settings; ``sha256``: the loaded model file's, so the operator can tell
         which file runs (its first 12 hex digits shown, all of it on hover)."""
-        self.source_edit.setText(config.source)
+        cameras = config.camera_sources()
+        self._cameras_text = ""
+        if len(cameras) > 1:  # typing one source over it makes the line that one camera
+            self._cameras_text = f"{len(cameras)} cameras: " + ", ".join(name for name, _ in cameras)
+        self.source_edit.setText(self._cameras_text or config.source)
+        self.source_edit.setToolTip("\n".join(f"{name} = {spec}" for name, spec in cameras))
         name = Path(config.weights).name
         trusted = " · <b>trusted, not safe-loaded</b>" if config.trust_model else ""
         digest = f"<br><span style='color:#666'>sha256 {sha256[:12]}</span>{trusted}" if sha256 else ""
@@ -132,6 +138,11 @@ class LinePanel(QGroupBox):
 
     def _change(self, **changes: str) -> None:
         self.change_requested.emit(changes)
+
+    def _on_source_edited(self) -> None:
+        text = self.source_edit.text()
+        if text != self._cameras_text:
+            self._change(source=text)
 
     def _pick_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
