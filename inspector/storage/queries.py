@@ -14,7 +14,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from inspector.storage.models import Defect, Part, Run
 
-SORTABLE = ("detected_at", "run_id", "part_id", "frame_index", "class_name", "confidence", "frames", "id")
+SORTABLE = (
+    "detected_at",
+    "run_id",
+    "camera",
+    "part_id",
+    "frame_index",
+    "class_name",
+    "confidence",
+    "frames",
+    "id",
+)
 CSV_COLUMNS = (
     "id",
     "run_id",

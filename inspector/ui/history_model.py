@@ -41,6 +41,7 @@ def _part_number(defect: Any) -> str:
 DEFECT_COLUMNS = (
     Column("Time", lambda d: local_time(d.detected_at), "detected_at"),
     Column("Run", lambda d: str(d.run_id), "run_id", numeric=True),
+    Column("Camera", lambda d: d.camera, "camera"),
     Column("Part", _part_number, "part_id", numeric=True),
     Column("Class", lambda d: d.class_name, "class_name"),
     Column("Confidence", lambda d: f"{d.confidence:.2f}", "confidence", numeric=True),
@@ -50,6 +51,7 @@ DEFECT_COLUMNS = (
 PART_COLUMNS = (
     Column("Decided", lambda p: local_time(p.decided_at), "decided_at"),
     Column("Run", lambda p: str(p.run_id), "run_id", numeric=True),
+    Column("Camera", lambda p: p.camera, "camera"),
     Column("Part", lambda p: str(p.part), "part", numeric=True),
     Column("Kind", lambda p: p.kind, "kind"),
     Column("Verdict", lambda p: p.verdict, "verdict"),
