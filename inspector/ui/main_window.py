@@ -129,7 +129,10 @@ class MainWindow(QMainWindow):
         self._gauges = QTimer(self, interval=250, timeout=self._update_gauges)
         self._poll.start()
         self._gauges.start()
-        self.resize(1500, 860)
+        # the live view's least and the side panel beside it; the panel scrolls below this height
+        self.setMinimumSize(900, 560)
+        room = self.screen().availableGeometry()  # a first start fits the screen it opens on
+        self.resize(min(1500, room.width()), min(860, room.height()))
 
     def _side_panel(self) -> QScrollArea:
         """On a short screen (or with the banner shown) the panel scrolls instead of squeezing its

@@ -399,3 +399,14 @@ def test_a_line_of_several_cameras_shows_each_and_the_one_clicked_in_the_big_vie
     qtbot.waitUntil(lambda: win.line is not None and len(win.line.cameras) == 1, timeout=60_000)
     assert not win.cameras.isVisible() and win.view.title == ""
     win.close()
+
+
+def test_the_window_fits_its_screen_and_never_shrinks_past_its_controls(qtbot, window):
+    room = window.screen().availableGeometry()
+    assert window.width() <= max(room.width(), window.minimumWidth())
+    assert window.height() <= max(room.height(), window.minimumHeight())
+    window.resize(480, 320)  # where the verdict and Pause were cut off
+    qtbot.waitUntil(lambda: window.width() >= 900 and window.height() >= 560, timeout=5_000)
+    pause = window.line_panel.pause_button
+    corner = pause.mapTo(window, pause.rect().bottomRight())
+    assert window.rect().contains(corner) and pause.isVisible(), "Pause is on screen, whole"
