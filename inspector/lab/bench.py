@@ -407,6 +407,17 @@ def measure_switch(
     }
 
 
+def model_facts(opts: BenchOptions, model: DetectorModel, input_hw: tuple[int, int]) -> dict[str, Any]:
+    """What every bench report says of the model it timed and where it ran."""
+    return {
+        "model": model.name,
+        "device": describe_device(opts.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "imgsz": opts.imgsz,
+        "model_input": f"{input_hw[1]}x{input_hw[0]}",
+    }
+
+
 def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
     """Every contender on the same frames; returns one JSON-ready report."""
     if opts.device.type == "cpu":  # as the station runs: every contender with the same threads
@@ -416,12 +427,8 @@ def run_bench(opts: BenchOptions, say: Say) -> dict[str, Any]:
     batches = bench_batches(frames, opts.batch)
     input_hw = letterbox_geometry(opts.frame_height, opts.frame_width, opts.imgsz, model.stride).input
     report: dict[str, Any] = {
-        "model": model.name,
-        "device": describe_device(opts.device),
-        "dtype": str(model.dtype).removeprefix("torch."),
+        **model_facts(opts, model, input_hw),
         "frame": f"{opts.frame_width}x{opts.frame_height} BGR uint8 in host memory",
-        "imgsz": opts.imgsz,
-        "model_input": f"{input_hw[1]}x{input_hw[0]}",
         "batch": opts.batch,
         "iters": opts.iters,
         "torch": torch.__version__,

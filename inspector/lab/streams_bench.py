@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from inspector.capture.base import Frame, FrameBuffers, make_frame
-from inspector.inference.devices import describe_device
 from inspector.inference.model import load_detector
 from inspector.inference.preprocess import letterbox_geometry
 from inspector.lab.bench import (
@@ -31,6 +30,7 @@ from inspector.lab.bench import (
     bench_batches,
     bench_frames,
     forward_floor,
+    model_facts,
     time_interleaved,
     ultralytics_predict,
 )
@@ -91,12 +91,8 @@ def measure_streams(
     frames = bench_frames(opts.frame_width, opts.frame_height, count=16)
     input_hw = letterbox_geometry(opts.frame_height, opts.frame_width, opts.imgsz, model.stride).input
     report: dict[str, Any] = {
-        "model": model.name,
-        "device": describe_device(opts.device),
-        "dtype": str(model.dtype).removeprefix("torch."),
+        **model_facts(opts, model, input_hw),
         "frame": f"{opts.frame_width}x{opts.frame_height}",
-        "imgsz": opts.imgsz,
-        "model_input": f"{input_hw[1]}x{input_hw[0]}",
         "stream_fps": fps,
         "seconds": seconds,
         "mode": mode,
@@ -154,14 +150,15 @@ def _timed(
         line.stop()
         runner.join(30)
         line.close()
-    rates = [(a[0] - b[0]) / elapsed for a, b in zip(after, before, strict=True)]
+    counted = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
+    rates = [n / elapsed for n in counted]
     dropped = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
     total = latency.percentiles("total", (50, 99))  # nan when no frame came through: it does not hold
     stages = {s: round(latency.percentiles(s, (50,))["p50"], 3) for s in ("pre", "infer", "post")}
     return {
         "fps_per_stream_min": round(min(rates), 2),
         "fps_per_stream_mean": round(sum(rates) / len(rates), 2),
-        "frames": sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
+        "frames": sum(counted),
         "dropped": dropped,
         "capture_to_result_p50_ms": round(total["p50"], 2),
         "capture_to_result_p99_ms": round(total["p99"], 2),

@@ -207,9 +207,9 @@ class Line:
             return
         names = list(self.model.names.values())
         self.config = config = recipe.apply(self.config)
-        classes = frozenset(config.parts_of(names))
+        classes, rules = frozenset(config.parts_of(names)), config.rules(names)
         for camera in self.cameras:
-            camera.inspector.rules = config.rules(names)
+            camera.inspector.rules = rules
             book = camera.inspector.parts
             if book is not None:
                 book.config = replace(
