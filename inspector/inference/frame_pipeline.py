@@ -112,11 +112,11 @@ class FramePipeline:
     tensor that the next call overwrites. On CUDA the NMS runs in the graph with the
     ``set_thresholds`` values; on the CPU the last column says "host, decide".
 
-    On the CPU the first ``batch`` rows are the function's input. On CUDA at batch 1 every row is
-    mapped into the device's address space and gets a graph of its own, so the letterbox kernel
-    reads the frame over the bus itself: no copy is launched and only the pixels it samples cross
-    (a third of a 1080p frame at 640; 0.11-0.13 ms a frame less than copying it first, H100). A
-    larger batch, whose rows vary, is copied into a device buffer.
+    On the CPU the first ``batch`` rows are the function's input. On CUDA the rows are mapped into
+    the device's address space, so the letterbox kernel reads each frame over the bus itself: no copy
+    is launched and only the pixels it samples cross (a third of a 1080p frame at 640; 0.11-0.13 ms a
+    frame less than copying it first, H100). At batch 1 every row gets a graph of its own; a larger
+    batch has one graph over the whole pool, which takes its rows from a small index on the device.
     """
 
     def __init__(
@@ -137,12 +137,14 @@ class FramePipeline:
         self.device = model.device
         self.frames = frames
         self.each_row = self.device.type == "cuda" and batch == 1
+        self.rows: torch.Tensor | None = None  # the rows a batched graph reads, in batch order
         if self.device.type == "cpu":
             self.inputs = [frames[:batch]]
         elif self.each_row:
             self.inputs = [mapped_on_device(frames[row : row + 1], self.device) for row in range(len(frames))]
         else:
-            self.inputs = [torch.zeros((batch, *frame_shape, 3), dtype=torch.uint8, device=self.device)]
+            self.inputs = [mapped_on_device(frames, self.device)]
+            self.rows = torch.zeros(batch, dtype=torch.long, device=self.device)
         self._predictions: Callable[[torch.Tensor], torch.Tensor] = Predictions(model.network)
         # read by the graph on every replay, so new thresholds need no new compile
         self._thresholds_set = (0.25, 0.7)  # conf, iou: the engine's defaults until it sends its own
@@ -153,13 +155,13 @@ class FramePipeline:
         self.letterbox_ms = 0.0  # the last call's letterbox, where it runs outside the compiled function
         self._runs: list[Callable[[], torch.Tensor]] = []  # one per input
 
-    def _letterbox(self, frame: torch.Tensor) -> torch.Tensor:
+    def _letterbox(self, frame: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         if self.device.type == "cpu":  # as the eager backend does it there, and timed apart as there
             start = time.perf_counter()
             x = letterbox_on_host(list(frame.numpy()), self.geometry, self.model.dtype)
             self.letterbox_ms = (time.perf_counter() - start) * 1e3
             return x
-        return letterbox_tensor(frame, self.geometry, self.model.dtype)
+        return letterbox_tensor(frame, self.geometry, self.model.dtype, rows)
 
     def set_thresholds(self, conf: float, iou: float) -> None:
         """The confidence and IoU thresholds of the NMS in the graph, from the next call on."""
@@ -173,6 +175,11 @@ class FramePipeline:
     def _whole_frame(self, frame: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
         """The GPU's function: launches are what cost there, so everything goes in one graph."""
         cand = self._candidates(self._letterbox(frame))
+        return decide_in_graph(cand, thresholds, self.model.end2end, NMS_ROUNDS)
+
+    def _whole_batch(self, pool: torch.Tensor, rows: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+        """The GPU's function for a batch: the frames in ``rows`` of the pool, in one graph."""
+        cand = self._candidates(self._letterbox(pool, rows))
         return decide_in_graph(cand, thresholds, self.model.end2end, NMS_ROUNDS)
 
     def _network_only(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,10 +200,14 @@ class FramePipeline:
                 progress(CompileProgress(stage, fraction, time.perf_counter() - start, detail))
 
         on_gpu = self.device.type == "cuda"
-        fn = self._whole_frame if on_gpu else self._network_only
+        fn = self._network_only
+        if on_gpu:
+            fn = self._whole_frame if self.rows is None else self._whole_batch
 
         def args(frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            return (frame, self.thresholds) if on_gpu else (self._letterbox(frame),)
+            if not on_gpu:
+                return (self._letterbox(frame),)
+            return (frame, self.thresholds) if self.rows is None else (frame, self.rows, self.thresholds)
 
         with torch.inference_mode():
             report("tracing", 0.05, "eager reference run")
@@ -282,15 +293,18 @@ class FramePipeline:
 
     def __call__(self, rows: Sequence[int]) -> torch.Tensor:
         """Run the frames in these rows of ``frames``, one per batch entry; with fewer rows than the
-        batch, the entries after them hold what they held (their candidates are not read)."""
+        batch, the entries after them are the first frame again (their candidates are not read)."""
         if not self._runs:
             raise RuntimeError("frame pipeline used before prepare()")
         if self.each_row:
             return self._runs[rows[0]]()
+        if self.rows is not None:
+            self.rows.copy_(torch.tensor([*rows, *[rows[0]] * (len(self.rows) - len(rows))]))
+            return self._runs[0]()
         for target, row in zip(self.inputs[0], rows, strict=False):
             source = self.frames[row]
-            if target.data_ptr() != source.data_ptr():  # on the CPU the first rows are the input
-                target.copy_(source, non_blocking=True)
+            if target.data_ptr() != source.data_ptr():  # the first rows are the input
+                target.copy_(source)
         return self._runs[0]()
 
 

@@ -124,8 +124,12 @@ def model_input(boxed: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return (x.permute(0, 3, 1, 2).flip(1).to(dtype) * (1.0 / 255.0)).contiguous()
 
 
-def letterbox_tensor(frame: torch.Tensor, geo: Geometry, dtype: torch.dtype) -> torch.Tensor:
-    """(N, H, W, 3) uint8 BGR frames on the GPU → the (N, 3, h, w) RGB model input in ``dtype``, 0..1.
+def letterbox_tensor(
+    frame: torch.Tensor, geo: Geometry, dtype: torch.dtype, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(N, H, W, 3) uint8 BGR frames on the GPU → the (N, 3, h, w) RGB model input in ``dtype``, 0..1;
+    with ``rows``, only those frames, in that order (picked after the slice below, so that only the
+    sampled pixels of each are read).
 
     Resized after the cast, which a compiler fuses into one kernel that reads only the source pixels
     it needs. At an odd whole factor (1080p at 640: 3) bilinear samples land on pixel centres, so
@@ -136,6 +140,8 @@ def letterbox_tensor(frame: torch.Tensor, geo: Geometry, dtype: torch.dtype) -> 
     step = odd_whole_step(tuple(frame.shape[1:3]), (new_h, new_w))
     if step:
         frame = frame[:, step // 2 :: step, step // 2 :: step]
+    if rows is not None:
+        frame = frame.index_select(0, rows)
     x = frame.permute(0, 3, 1, 2).flip(1).to(dtype)  # (N, 3, H, W) RGB
     if (new_h, new_w) != tuple(frame.shape[1:3]):
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
