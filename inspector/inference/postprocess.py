@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import torch
 import torchvision
@@ -95,10 +97,15 @@ def undecided(cand: torch.Tensor) -> torch.Tensor:
 def select_candidates(cand: np.ndarray, conf: float, iou: float, max_det: int, end2end: bool) -> np.ndarray:
     """One image's (k, 7) rows from ``decide_in_graph``/``undecided`` → the detections ``select_boxes``
     gives (thresholds, per-class NMS), as (N, 6). Where the graph decided (with these ``conf`` and
-    ``iou``), its choice is taken as it stands: a numpy mask, a tenth of torch's dispatch here."""
-    decided, rows = cand[:, 6], cand[:, :6]
-    if len(cand) and decided[0] >= 0:
-        return rows[decided > 0][:max_det]
+    ``iou``), its choice is taken as it stands, read in plain Python: a numpy mask lets go of the
+    GIL, and in a line of many cameras, whose capture threads all want it, getting it back costs
+    more than reading the rows."""
+    if len(cand) and cand[0, 6] >= 0:
+        if not end2end:  # best first: every row after the first at or below ``conf`` was dropped
+            cand = cand[: bisect.bisect_left(cand[:, 4], -conf, key=lambda score: -score)]
+        kept = [row[:6] for row in cand.tolist() if row[6] > 0][:max_det]
+        return np.array(kept, np.float32).reshape(-1, 6)
+    rows = cand[:, :6]
     rows = rows[rows[:, 4] > conf]
     if end2end or not len(rows):
         return rows[:max_det]

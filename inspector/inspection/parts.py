@@ -523,9 +523,8 @@ def _tracker(config: PartsConfig) -> BeltTracker:
 def _track(tracker: BeltTracker, detections: list[Detection], frame: int, size: tuple[int, int]):
     """Feed one frame's detections to a tracker; returns (track id, the detection it took, the
     track's velocity once measured)."""
-    boxes = np.array([d.box for d in detections], np.float64).reshape(-1, 4)
-    conf = np.array([d.confidence for d in detections], np.float64)
-    return [(track_id, detections[i], v) for track_id, i, v in tracker.update(frame, boxes, conf, size)]
+    found = tracker.update(frame, [d.box for d in detections], [d.confidence for d in detections], size)
+    return [(track_id, detections[i], v) for track_id, i, v in found]
 
 
 def _where(d: Detection, part: Box, size: tuple[int, int]) -> tuple[float | None, ...]:

@@ -3,7 +3,7 @@ frame's edge as they enter and leave, missed now and then, sometimes faint."""
 
 import numpy as np
 
-from inspector.inspection.belt_tracker import BeltTracker, edge_motion, iou_matrix
+from inspector.inspection.belt_tracker import BeltTracker, assign, edge_motion
 
 SIZE = (1280, 720)
 
@@ -30,10 +30,16 @@ def test_velocity_comes_from_the_edges_the_frame_does_not_cut():
     tracker.update(0, np.array([box_at(-150)]), np.array([0.9]), SIZE)  # only its right edge is real
     ((_, _, velocity),) = tracker.update(1, np.array([box_at(-138)]), np.array([0.9]), SIZE)
     assert velocity == (12.0, 0.0), "the left edge sits at the frame's border: not motion"
-    before = np.array([[0.0, 10.0, 60.0, 50.0], [100.0, 100.0, 200.0, 200.0]])
-    after = np.array([[0.0, 10.0, 80.0, 50.0], [130.0, 100.0, 230.0, 200.0]])
-    moved = edge_motion(before, after, SIZE, np.array([1.0, 3.0]), np.array([[5.0, 5.0], [0.0, 0.0]]))
-    assert moved.tolist() == [[20.0, 0.0], [10.0, 0.0]]
+    # cut on the left: x from the right edge alone; y from both edges; no y motion
+    assert edge_motion((0.0, 10.0, 60.0, 50.0), (0.0, 10.0, 80.0, 50.0), SIZE, 1, (5.0, 5.0)) == (20.0, 0.0)
+    # whole on both sightings, three frames apart
+    assert edge_motion((100.0, 100.0, 200.0, 200.0), (130.0, 100.0, 230.0, 200.0), SIZE, 3, (0.0, 0.0)) == (
+        10.0,
+        0.0,
+    )
+    # a box the frame cuts on every side keeps its last velocity
+    whole = (0.0, 0.0, 1280.0, 720.0)
+    assert edge_motion(whole, whole, SIZE, 1, (7.0, 1.0)) == (7.0, 1.0)
 
 
 def test_a_faint_box_continues_a_track_but_never_starts_one():
@@ -52,7 +58,21 @@ def test_a_track_unseen_for_longer_than_its_buffer_is_forgotten():
     assert later != first and tracker.tracking == 1
 
 
-def test_iou_matrix():
-    a = np.array([[0.0, 0.0, 10.0, 10.0]])
-    b = np.array([[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
-    assert np.allclose(iou_matrix(a, b), [[1.0, 1 / 3, 0.0]])
+def test_assignment_takes_the_most_overlap_in_all_and_nothing_below_the_threshold():
+    tracks = [(0.0, 0.0, 10.0, 10.0), (100.0, 0.0, 110.0, 10.0)]
+    # one box each, far apart: read off directly
+    assert assign(tracks, [(101.0, 0.0, 111.0, 10.0), (1.0, 0.0, 11.0, 10.0)], 0.2) == [(0, 1), (1, 0)]
+    # a box that overlaps too little is no match
+    assert assign(tracks, [(8.0, 0.0, 18.0, 10.0)], 0.2) == []
+    # two tracks want one box, one of them also another: the pairing that overlaps most in all
+    crowded = [(0.0, 0.0, 10.0, 10.0), (3.0, 0.0, 13.0, 10.0)]
+    boxes = [(2.0, 0.0, 12.0, 10.0), (6.0, 0.0, 16.0, 10.0)]
+    assert sorted(assign(crowded, boxes, 0.2)) == [(0, 0), (1, 1)]
+    assert assign([], boxes, 0.2) == [] and assign(crowded, [], 0.2) == []
+
+
+def test_numpy_rows_are_taken_as_boxes():
+    tracker = BeltTracker()
+    ((first, _, _),) = tracker.update(0, np.array([box_at(100)]), np.array([0.9]), SIZE)
+    ((again, index, velocity),) = tracker.update(1, [tuple(box_at(110))], [0.9], SIZE)
+    assert again == first and index == 0 and velocity == (10.0, 0.0)
