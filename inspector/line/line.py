@@ -3,12 +3,15 @@
 Each camera's capture runs in its own thread into its newest-frame slot; ``Line.run`` takes the
 frames that are there from every slot in the calling thread (the headless run's main thread, or the
 window's inspection QThread), lets the backend switch act on the boundary, runs them through the
-engine as one batch, and each camera inspects and logs its frame and publishes the result.
+engine as one batch, and each camera inspects and logs its frame and publishes the result. With
+several cameras that last step runs in a judging thread, one batch behind: while it judges a batch
+the next one is on the GPU (at 64 cameras each step takes about as long as the other).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from inspector.capture.base import Frame, FrameSource
 from inspector.inference.backends import CompiledBackend
-from inspector.inference.engine import Engine
+from inspector.inference.engine import Engine, EngineOutput
 from inspector.inference.frame_pipeline import PIPELINE_MODES, mode_on
 from inspector.inference.model import DetectorModel
 from inspector.inspection.parts import PartVerdict
@@ -57,6 +60,7 @@ class Camera:
     latest: LatestResult = field(default_factory=LatestResult)
     triggers: deque[float] = field(default_factory=deque)  # when each trigger not yet served came
     capture: threading.Thread | None = None
+    taken: int = 0  # frames taken for inspection this run (judged, or on their way to it)
 
     def triggered(self, frame: Frame, trigger_mode: bool) -> bool | None:
         """Whether to inspect ``frame``: always when free-running (``None``); in triggered mode
@@ -67,6 +71,49 @@ class Camera:
             return False
         self.triggers.popleft()
         return True
+
+
+Inspected = tuple[Camera, Frame, bool, EngineOutput]  # a frame the engine ran; bool: a triggered one
+
+
+class _JudgingThread:
+    """Judges a line's batches in order, one batch behind the loop that runs them through the
+    engine. The loop hands a batch over once the one before it is judged, so a camera's frames in
+    flight are the one judged, the one on the GPU, the newest and the one being captured."""
+
+    def __init__(
+        self,
+        judge: Callable[[list[Inspected], float, ResultCallback | None], None],
+        on_result: ResultCallback | None,
+    ) -> None:
+        self._judge, self._on_result = judge, on_result
+        self._queue: queue.Queue[tuple[list[Inspected], float] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="judging", daemon=True)
+        self._thread.start()
+
+    def put(self, inspected: list[Inspected], started: float) -> None:
+        """Hand over a batch once the one before is judged; raises what judging that one raised."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+        self._queue.put((inspected, started))
+
+    def finish(self) -> BaseException | None:
+        """Judge what was handed over, end the thread; returns what judging raised, if it did."""
+        self._queue.put(None)
+        self._thread.join()
+        return self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                if self._error is None:  # after a failure batches are let go: the loop stops at the next
+                    self._judge(*item, self._on_result)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                self._queue.task_done()
 
 
 class Line:
@@ -245,9 +292,13 @@ class Line:
         self._restart_stats()
         self.outputs.watch_trigger(self.config.trigger)
         for camera in self.cameras:
+            camera.taken = 0
             camera.capture.start()
         slots = [c.slot for c in self.cameras]
-        wait_rest = BATCH_WAIT_S if len(slots) > 1 else 0.0
+        several = len(slots) > 1
+        wait_rest = BATCH_WAIT_S if several else 0.0
+        judging = _JudgingThread(self._judge, on_result) if several else None
+        failure: BaseException | None = None
         try:
             while not self._stop.is_set() and not self._enough(frames):
                 self._report_state()
@@ -258,19 +309,24 @@ class Line:
                     continue
                 if self.paused.is_set():
                     continue
-                if self._next_recipe is not None:
-                    self._change_recipe(taken[0][1].index)
                 batch = []
                 for i, frame in taken:
                     camera = self.cameras[i]
-                    if frames is not None and camera.inspector.frames >= frames:
+                    if frames is not None and camera.taken >= frames:
                         continue  # this camera has done its share; the others go on
                     once = camera.triggered(frame, self.config.trigger)
                     if once is not False:
+                        camera.taken += 1
                         batch.append((camera, frame, bool(once)))
                 if batch:
-                    self._inspect(batch, on_result)
+                    started, inspected = self._detect(batch)
+                    if judging is None:
+                        self._judge(inspected, started, on_result)
+                    else:
+                        judging.put(inspected, started)
         finally:
+            if judging is not None:
+                failure = judging.finish()  # the batch in hand is judged and logged, not lost
             self.stats.ended = time.perf_counter()
             self._stop.set()
             for camera in self.cameras:
@@ -282,6 +338,8 @@ class Line:
                     log.warning("the capture thread of %s did not end within 10 s", camera.source.name)
             self._ended = SOURCE_LOST if self.error else STOPPED
             self._report_state()
+        if failure is not None:
+            raise failure
         return self.error
 
     def _counter(self, camera: Camera) -> Callable[[Frame], None]:
@@ -299,11 +357,11 @@ class Line:
 
     def _enough(self, frames: int | None) -> bool:
         """Each camera inspected ``frames`` or has no more to give."""
-        return frames is not None and all(c.inspector.frames >= frames or c.slot.closed for c in self.cameras)
+        return frames is not None and all(c.taken >= frames or c.slot.closed for c in self.cameras)
 
-    def _inspect(self, batch: list[tuple[Camera, Frame, bool]], on_result: ResultCallback | None) -> None:
-        """One batch: the backend switch acts on its boundary, the engine runs the frames of each
-        size at once, and each camera judges, tracks and logs its own frame."""
+    def _detect(self, batch: list[tuple[Camera, Frame, bool]]) -> tuple[float, list[Inspected]]:
+        """One batch through the engine: the backend switch acts on its boundary, the frames of
+        each size run at once. Returns when it began, and each frame with what the engine found."""
         first = batch[0][1]
         waited = time.perf_counter()
         if self.switch.at_frame_boundary(first):  # the run waited for a compile
@@ -313,19 +371,28 @@ class Line:
         sizes: dict[tuple[int, int], list[tuple[Camera, Frame, bool]]] = {}
         for entry in batch:
             sizes.setdefault((entry[1].height, entry[1].width), []).append(entry)
+        inspected = []
         for size, group in sizes.items():
             outs = self.engine.detect_batch([frame.image for _, frame, _ in group])
             self._say_off_size(size, outs[0].backend)
-            for (camera, frame, once), out in zip(group, outs, strict=True):
-                result = camera.inspector.judge(frame, out, started, once)
-                self.switch.after_frame(frame)
-                for stats in (camera.stats, self.stats):
-                    stats.add(result)
-                if result.decided:
-                    self.outputs.decided(result.decided, result.backend)
-                camera.latest.put(result)
-                if on_result is not None:
-                    on_result(result)
+            self.switch.after_frame(group[0][1])
+            inspected += [(c, frame, once, out) for (c, frame, once), out in zip(group, outs, strict=True)]
+        return started, inspected
+
+    def _judge(self, inspected: list[Inspected], started: float, on_result: ResultCallback | None) -> None:
+        """Each camera judges, tracks and logs its own frame of a batch, and publishes the result;
+        a recipe chosen meanwhile applies from this batch on."""
+        if self._next_recipe is not None:
+            self._change_recipe(inspected[0][1].index)
+        for camera, frame, once, out in inspected:
+            result = camera.inspector.judge(frame, out, started, once)
+            for stats in (camera.stats, self.stats):
+                stats.add(result)
+            if result.decided:
+                self.outputs.decided(result.decided, result.backend)
+            camera.latest.put(result)
+            if on_result is not None:
+                on_result(result)
 
     def _say_off_size(self, size: tuple[int, int], backend: str) -> None:
         """A camera whose frames are not the size the compiled backend was built for runs on eager."""

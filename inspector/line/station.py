@@ -109,7 +109,7 @@ class Station:
         rules = config.rules(names)
         part_classes = config.parts_of(names)
         # frames of every camera wait in the pool: the one in its slot, the one inspected, the one shown
-        compiled = CompiledBackend(model, imgsz, config.mode, pool_slots=max(6, 3 * len(cameras)))
+        compiled = CompiledBackend(model, imgsz, config.mode, pool_slots=max(6, 4 * len(cameras)))
         for _, source in cameras:
             capture_into(source, compiled.frame_pool)
         settings = {

@@ -251,3 +251,30 @@ def test_cameras_inspected_together_find_what_each_finds_alone(station, backend)
         assert sum(map(len, alone.values())) > 0
         box_px, conf = (0.05, 1e-3) if backend == "eager" else (2.0, 0.02)
         assert all(_same(together[i], alone[i], box_px, conf) for i in range(frames)), camera
+
+
+def test_several_cameras_are_judged_one_batch_behind_in_order_and_a_judging_error_ends_the_run(station):
+    line = station.build_line(CONFIG.with_(cameras=("synthetic:fps=0", "synthetic:fps=0")))
+    threads, seen = set(), []
+
+    def judged(result):
+        threads.add(threading.current_thread().name)
+        seen.append((result.camera, result.frame.index))
+        if len(seen) == 21:
+            raise RuntimeError("the log is gone")
+
+    with pytest.raises(RuntimeError, match="the log is gone"):
+        line.run(frames=60, on_result=judged)
+    line.close()
+    assert threads == {"judging"}, "behind the loop, in a thread of its own"
+    for camera in ("cam1", "cam2"):
+        indices = [i for c, i in seen if c == camera]
+        assert indices == sorted(set(indices)) and len(indices) >= 10, "each camera's frames in order"
+    assert len(seen) == 21, "nothing is judged after the failure"
+    assert not any(c.capture.is_alive() for c in line.cameras)
+    # one camera is judged in the loop's own thread: no hand-over on its latency
+    line = station.build_line(CONFIG)
+    threads.clear()
+    line.run(frames=3, on_result=lambda _r: threads.add(threading.current_thread().name))
+    line.close()
+    assert threads == {threading.current_thread().name}
