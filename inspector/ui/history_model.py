@@ -88,6 +88,10 @@ class PagedTableModel(QAbstractTableModel):
         self._pages: OrderedDict[int, list[Any]] = OrderedDict()
         self.pages_fetched = 0
 
+    def count(self, flt: Any) -> int:
+        """Rows of the log under ``flt`` now."""
+        return self._count(self.engine, flt)
+
     def refresh(self, flt: Any = None) -> None:
         self.beginResetModel()
         if flt is not None:

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QDateTime, QStandardPaths, Qt, QThread, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtCore import QDateTime, QStandardPaths, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QColor, QHideEvent, QImage, QPainter, QPen, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,8 +20,11 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QProgressBar,
+    QProxyStyle,
     QPushButton,
     QSplitter,
+    QStyle,
+    QStyleOptionHeader,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -35,6 +38,8 @@ from inspector.storage.queries import DefectFilter, class_counts, export_csv, li
 from inspector.storage.retention import images_pruned
 from inspector.ui.history_model import PagedTableModel, defect_model, local_time, part_model
 from inspector.ui.live_view import CLASS_COLOURS
+
+LIVE_REFRESH_MS = 2000  # while the history is on screen, rows the line logs appear this often
 
 
 class ExportThread(QThread):
@@ -55,6 +60,20 @@ class ExportThread(QThread):
             self.failed.emit(f"cannot write {self.path}: {exc.strerror or exc}")
             return
         self.done.emit(n, str(self.path))
+
+
+class SortArrows(QProxyStyle):
+    """Sort arrows that point the way a column's values grow down the table: smallest first ▲,
+    largest first ▼. Qt's own styles draw them the other way round (an old Windows convention),
+    which reads as inverted."""
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:
+        arrow = element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow
+        if arrow and isinstance(option, QStyleOptionHeader):
+            option = QStyleOptionHeader(option)
+            up, down = QStyleOptionHeader.SortIndicator.SortUp, QStyleOptionHeader.SortIndicator.SortDown
+            option.sortIndicator = {up: down, down: up}.get(option.sortIndicator, option.sortIndicator)
+        super().drawPrimitive(element, option, painter, widget)
 
 
 def export_folder() -> Path:
@@ -127,6 +146,8 @@ class HistoryView(QWidget):
 
         self.table = QTableView()
         self.table.setSortingEnabled(True)
+        self._arrows = SortArrows()  # a widget does not own the style it is given
+        self.table.horizontalHeader().setStyle(self._arrows)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setDefaultSectionSize(24)
@@ -167,6 +188,15 @@ class HistoryView(QWidget):
             signal.connect(self.apply_filter)
         self.export_button.clicked.connect(self._ask_export)
         self._switch_table()
+        self._live = QTimer(self, interval=LIVE_REFRESH_MS, timeout=self.refresh_live)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._live.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self._live.stop()
 
     @property
     def showing_parts(self) -> bool:
@@ -194,10 +224,7 @@ class HistoryView(QWidget):
 
     def reload(self) -> None:
         """Refill the filter choices from the log and re-run the query (the log grows while we look)."""
-        if not self.until_check.isChecked():  # unticked, "until" follows the clock for when it is ticked
-            self.until_edit.blockSignals(True)
-            self.until_edit.setDateTime(QDateTime.currentDateTime())
-            self.until_edit.blockSignals(False)
+        self._follow_the_clock()
         parts = parts_per_run(self.engine)
         runs = [(_run_label(r, parts.get(r.id, 0)), r.id) for r in list_runs(self.engine)]
         for combo, items in (
@@ -215,6 +242,34 @@ class HistoryView(QWidget):
             combo.blockSignals(False)
         self.apply_filter()
 
+    def _follow_the_clock(self) -> None:
+        if not self.until_check.isChecked():  # unticked, "until" follows the clock for when it is ticked
+            self.until_edit.blockSignals(True)
+            self.until_edit.setDateTime(QDateTime.currentDateTime())
+            self.until_edit.blockSignals(False)
+
+    def refresh_live(self) -> None:
+        """Rows the line logged since appear under the same filter and order; the row looked at
+        stays selected and shown (rows added or pruned around it move it by at most that many)."""
+        self._follow_the_clock()
+        flt, before = self.current_filter(), self.model.rowCount()
+        if self.model.count(flt) == before:
+            return
+        current = self.table.currentIndex().row()
+        item = self.model.row_at(current)
+        self.model.refresh(flt)
+        after = self.model.rowCount()
+        self.summary.setText(f"{after:,} {'parts' if self.showing_parts else 'defects'} match")
+        if item is None:
+            return
+        moved = abs(after - before)
+        for row in range(max(0, current - moved), min(after, current + moved + 1)):
+            found = self.model.row_at(row)
+            if found is not None and found.id == item.id:
+                self.table.selectRow(row)
+                return
+        self._clear_preview()
+
     def current_filter(self) -> DefectFilter | PartFilter:
         run, name = self.run_combo.currentData(), self.class_combo.currentData()
         since = _to_utc(self.since_edit) if self.since_check.isChecked() else None
@@ -227,8 +282,11 @@ class HistoryView(QWidget):
         self.model.refresh(self.current_filter())
         what = "parts" if self.showing_parts else "defects"
         self.summary.setText(f"{self.model.rowCount():,} {what} match")
+        self._clear_preview()
+
+    def _clear_preview(self) -> None:
         self.preview.clear()
-        self.preview.setText(f"Select one of the {what} to see it")
+        self.preview.setText(f"Select one of the {'parts' if self.showing_parts else 'defects'} to see it")
         self.detail.clear()
 
     def show_row(self, row: int) -> None:

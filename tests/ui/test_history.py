@@ -15,7 +15,7 @@ from inspector.storage.models import Defect
 from inspector.storage.retention import DAY_S, DiskBudget, ImageKeeper
 from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, RunInfo, utc_now
 from inspector.ui.history_model import defect_model
-from inspector.ui.history_view import HistoryView, export_folder
+from inspector.ui.history_view import LIVE_REFRESH_MS, HistoryView, export_folder
 from inspector.ui.live_view import CLASS_COLOURS
 
 PART_IMAGE = np.full(
@@ -136,6 +136,31 @@ def test_parts_view_filters_and_shows_a_part_with_its_defects_on_its_image(qtbot
     assert view.preview.text() == "OK parts keep no image"
 
 
+def test_parts_the_line_logs_appear_while_shown_and_the_part_looked_at_stays(qtbot, logged, db_path):
+    engine, runs = logged
+    view = HistoryView(engine, db_path.parent)
+    qtbot.addWidget(view)
+    view.show()
+    view.reload()
+    view.table.selectRow(2)
+    looked_at = view.model.row_at(2)
+    assert f"Part {looked_at.part} ·" in view.detail.text()
+    writer = DefectWriter(engine, db_path).start()
+    writer.log_parts([part_record(runs[2], 7, ["dent"]), part_record(runs[2], 8, [])])
+    writer.stop()
+    qtbot.waitUntil(lambda: view.model.rowCount() == 8, timeout=3 * LIVE_REFRESH_MS)  # no filter touched
+    assert view.summary.text() == "8 parts match"
+    row = view.table.currentIndex().row()
+    assert row == 4, "newest first: the two new parts came in above it"
+    assert view.model.row_at(row).id == looked_at.id and f"Part {looked_at.part} ·" in view.detail.text()
+    view.hide()
+    writer = DefectWriter(engine, db_path).start()
+    writer.log_parts([part_record(runs[2], 9, [])])
+    writer.stop()
+    qtbot.wait(2 * LIVE_REFRESH_MS)
+    assert view.model.rowCount() == 8, "hidden, it reads nothing"
+
+
 def test_parts_export_writes_the_parts_shown(qtbot, logged, db_path, tmp_path):
     engine, _ = logged
     view = HistoryView(engine, db_path.parent)
@@ -199,6 +224,39 @@ def test_sorting_by_a_column(qtbot, logged, db_path):
     model.sort([c.title for c in model.columns].index("Confidence"), Qt.SortOrder.AscendingOrder)
     values = [model.row_at(r).confidence for r in range(model.rowCount())]
     assert values == sorted(values)
+
+
+def _arrow_points_up(view: HistoryView) -> bool:
+    """Whether the sort arrow drawn in the first column's header is ▲ (narrow on top): the arrow is
+    the rightmost run of columns with dark pixels, apart from the title by an empty column."""
+    header = view.table.horizontalHeader()
+    image = header.grab().toImage()
+
+    def dark(x: int) -> list[int]:
+        return [y for y in range(image.height()) if image.pixelColor(x, y).lightness() < 100]
+
+    xs = [x for x in range(header.sectionSize(0) - 1, 0, -1) if dark(x)]
+    arrow = [xs[0]]
+    for x in xs[1:]:
+        if x != arrow[-1] - 1:
+            break
+        arrow.append(x)
+    rows = [sum(image.pixelColor(x, y).lightness() < 100 for x in arrow) for y in range(image.height())]
+    drawn = [n for n in rows if n]
+    assert len(drawn) >= 2, "an arrow is drawn"
+    return drawn[0] < drawn[-1]
+
+
+def test_the_sort_arrow_points_up_for_smallest_first_and_down_for_newest_first(qtbot, logged, db_path):
+    engine, _ = logged
+    view = HistoryView(engine, db_path.parent)
+    qtbot.addWidget(view)
+    view.show()
+    view.reload()
+    assert not _arrow_points_up(view), "newest first (the default): ▼"
+    view.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    first, last = view.model.row_at(0), view.model.row_at(view.model.rowCount() - 1)
+    assert first.decided_at <= last.decided_at and _arrow_points_up(view)
 
 
 def test_export_writes_the_filtered_rows(qtbot, logged, db_path, tmp_path):
