@@ -93,7 +93,9 @@ class MainWindow(QMainWindow):
         self.inference.error.connect(self.show_error)
         self.rules = RulesPanel(config.min_confidence, config.defect_classes)
         self.rules.changed.connect(self._on_rules_changed)
-        self.gauges = GaugesPanel(big)
+        rates = QFont(big)
+        rates.setPointSize(12)  # three to a row
+        self.gauges = GaugesPanel(rates)
         self.counts = CountsPanel(self.station.db, shifts)
         self.plant = OutputsPanel(self.station.outputs)
 
@@ -112,7 +114,8 @@ class MainWindow(QMainWindow):
         views.addWidget(self.view, stretch=1)
         views.addWidget(self.cameras)
         body.addLayout(views, stretch=1)
-        body.addWidget(self._side_panel())
+        self.side = self._side_panel()
+        body.addWidget(self.side)
         outer.addLayout(body, stretch=1)
         self.history = HistoryView(self.station.db, self.station.db_path.parent)
         self.tabs = QTabWidget()
@@ -135,14 +138,22 @@ class MainWindow(QMainWindow):
         self.resize(min(1500, room.width()), min(860, room.height()))
 
     def _side_panel(self) -> QScrollArea:
-        """On a short screen (or with the banner shown) the panel scrolls instead of squeezing its
-        gauges on top of each other."""
+        """What the operator needs always in view (the line, its parts, the inference), and below
+        it one of the gauges, the defect rules or the plant links, chosen by a tab, so the whole
+        fits a 1280x800 screen; on a shorter one the panel scrolls rather than squeezing."""
         panel = QWidget()
         panel.setFixedWidth(380)
         col = QVBoxLayout(panel)
         col.setContentsMargins(0, 0, 0, 0)
-        for box in (self.line_panel, self.counts, self.plant, self.inference, self.rules, self.gauges):
+        for box in (self.line_panel, self.counts, self.inference):
             col.addWidget(box)
+        self.details = QTabWidget(documentMode=True)
+        for box in (self.gauges, self.rules, self.plant):
+            self.details.addTab(box, box.title())
+            box.setTitle("")  # the tab names it
+            box.setFlat(True)
+            box.layout().setContentsMargins(4, 4, 4, 0)
+        col.addWidget(self.details)
         col.addStretch(1)
         area = QScrollArea()
         area.setWidget(panel)
@@ -326,6 +337,7 @@ class MainWindow(QMainWindow):
 
     def _update_gauges(self) -> None:
         self.plant.refresh()
+        self.details.setTabText(self.details.indexOf(self.plant), f"Plant links · {self.plant.summary()}")
         self._follow_recipe()
         # greyed while nothing is inspected (stopped, paused, starting, source lost): the figures
         # shown are the last ones, not the line's present

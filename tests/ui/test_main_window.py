@@ -410,3 +410,10 @@ def test_the_window_fits_its_screen_and_never_shrinks_past_its_controls(qtbot, w
     pause = window.line_panel.pause_button
     corner = pause.mapTo(window, pause.rect().bottomRight())
     assert window.rect().contains(corner) and pause.isVisible(), "Pause is on screen, whole"
+    window.resize(1280, 800)  # the whole panel in view: the latency table folded, the rest in tabs
+    qtbot.waitUntil(lambda: window.height() == 800, timeout=5_000)
+    qtbot.wait(100)
+    assert window.side.verticalScrollBar().maximum() == 0
+    assert not window.gauges.latency_table.isVisible()
+    window.gauges.table_toggle.click()
+    assert window.gauges.latency_table.isVisible(), "unfolded on demand"

@@ -33,7 +33,7 @@ class CountsPanel(QGroupBox):
         self.shift_label.setTextFormat(Qt.TextFormat.RichText)
         self.shift_label.setWordWrap(True)
         self.plot = pg.PlotWidget(background="#111418")
-        self.plot.setFixedHeight(100)
+        self.plot.setFixedHeight(70)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)

@@ -11,15 +11,17 @@ import psutil
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QToolButton
 
 from inspector.line.line import Line
 from inspector.metrics import RateMeter
 from inspector.pipeline import InspectionResult
+from inspector.ui.elided_label import ElidedLabel
 
-PLOT_SECONDS = 60.0
+PLOT_SECONDS = 60
 QUANTILES = ("p50", "p95", "p99")
 STAGES = (("capture", "queue"), ("pre", "pre"), ("infer", "infer"), ("post", "post"))
+INFER_COLOUR, TOTAL_COLOUR = "#56B4E9", "#E69F00"
 
 
 class GaugesPanel(QGroupBox):
@@ -31,28 +33,47 @@ class GaugesPanel(QGroupBox):
         self._history: deque[tuple[float, float, float]] = deque()  # (t, infer ms, capture→display ms)
         self._display_latency: deque[float] = deque(maxlen=600)
         g = QGridLayout(self)
+        rates = QHBoxLayout()  # one row, each rate beside its name: the panel fits a 1280x800 screen
         self.fps_labels = {name: QLabel("-") for name in ("capture", "inference", "display")}
-        for i, (name, label) in enumerate(self.fps_labels.items()):
+        for name, label in self.fps_labels.items():
             label.setFont(big)
-            g.addWidget(QLabel(f"{name} fps"), 0, i, alignment=Qt.AlignmentFlag.AlignHCenter)
-            g.addWidget(label, 1, i, alignment=Qt.AlignmentFlag.AlignHCenter)
+            rates.addWidget(QLabel(f"{name} fps"), alignment=Qt.AlignmentFlag.AlignRight)
+            rates.addWidget(label, stretch=1)
+        g.addLayout(rates, 0, 0)
+        # the engineer's table, folded away by default
+        self.table_toggle = QToolButton(text="latency per stage", checkable=True, autoRaise=True)
+        self.table_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.table_toggle.toggled.connect(self._unfold)
+        legend = QLabel(  # the plot's legend, above it rather than over its lines
+            f'<span style="color:{INFER_COLOUR};">━ infer</span> '
+            f'<span style="color:{TOTAL_COLOUR};">━ capture→display</span> ms'
+        )
+        fold = QHBoxLayout()
+        fold.addWidget(self.table_toggle)
+        fold.addStretch(1)
+        fold.addWidget(legend)
+        g.addLayout(fold, 2, 0)
         self.latency_table = QLabel()
         self.latency_table.setTextFormat(Qt.TextFormat.RichText)
-        g.addWidget(self.latency_table, 2, 0, 1, 3)
+        g.addWidget(self.latency_table, 3, 0)
+        self._unfold(False)
         self.plot = pg.PlotWidget(background="#111418")
-        self.plot.setFixedHeight(130)
+        self.plot.setFixedHeight(90)
         self.plot.setMouseEnabled(x=False, y=False)  # a wheel over it must not zoom it out of sense
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
-        self.plot.setLabel("left", "ms")
-        self.plot.setLabel("bottom", "seconds ago")
-        self.plot.addLegend(offset=(5, 5))
         self.plot.setXRange(-PLOT_SECONDS, 0)
-        self.infer_curve = self.plot.plot(pen=pg.mkPen("#56B4E9", width=2), name="infer")
-        self.total_curve = self.plot.plot(pen=pg.mkPen("#E69F00", width=2), name="capture→display")
-        g.addWidget(self.plot, 3, 0, 1, 3)
-        self.misc_label = QLabel()
-        g.addWidget(self.misc_label, 4, 0, 1, 3)
+        ticks = [(-45, "45 s ago"), (-30, "30"), (-15, "15"), (0, "now")]
+        self.plot.getAxis("bottom").setTicks([ticks])
+        self.infer_curve = self.plot.plot(pen=pg.mkPen(INFER_COLOUR, width=2))
+        self.total_curve = self.plot.plot(pen=pg.mkPen(TOTAL_COLOUR, width=2))
+        g.addWidget(self.plot, 4, 0)
+        self.misc_label = ElidedLabel()
+        g.addWidget(self.misc_label, 5, 0)
+
+    def _unfold(self, shown: bool) -> None:
+        self.latency_table.setVisible(shown)
+        self.table_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def clear(self) -> None:
         self._history.clear()
@@ -93,9 +114,7 @@ class GaugesPanel(QGroupBox):
         memory = psutil.Process().memory_info().rss / 2**20
         gpu_mib = line.gpu_memory_mib()
         gpu = f", GPU {gpu_mib:.0f} MiB" if gpu_mib is not None else ""
-        self.misc_label.setText(
-            f"dropped {line.dropped} frames · {line.device_name}<br>memory {memory:.0f} MiB{gpu}"
-        )
+        self.misc_label.setText(f"dropped {line.dropped} · {line.device_name} · memory {memory:.0f} MiB{gpu}")
 
 
 def _ms(value: float) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -31,6 +31,7 @@ from inspector.line.switch import (
     SWAPPED,
     SwitchEvent,
 )
+from inspector.ui.elided_label import ElidedLabel
 from inspector.ui.workers import Relay
 
 READY_AHEAD = "ready: flip to Compiled"  # the bar once a compile started ahead is done
@@ -48,11 +49,8 @@ class InferencePanel(QGroupBox):
         self._relay: Relay | None = None
         self._stage_started = 0.0
         grid = QGridLayout(self)
-        self.active_backend = QLabel("—")
+        self.active_backend = ElidedLabel("—")  # one line: the swap moves nothing under it
         self.active_backend.setFont(big)
-        self.active_backend.setWordWrap(True)  # "compiled (openvino f32)" is wider than its column
-        # two lines always, so a label that wraps does not move the panel under it at the swap
-        self.active_backend.setMinimumHeight(2 * QFontMetrics(big).lineSpacing())
         self.eager_radio = QRadioButton("Eager")
         self.compiled_radio = QRadioButton("Compiled")
         group = QButtonGroup(self)
@@ -70,8 +68,7 @@ class InferencePanel(QGroupBox):
         self.mode_combo.currentTextChanged.connect(self._on_mode_shown)
         self.compile_bar = QProgressBar()
         self.compile_bar.setRange(0, 100)
-        self.compile_stage = QLabel("")
-        self.compile_stage.setWordWrap(True)
+        self.compile_stage = ElidedLabel()
         self.cancel_compile = QPushButton("Cancel")
         self.cancel_compile.clicked.connect(self._cancel)
         self._idle()

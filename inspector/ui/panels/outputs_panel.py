@@ -43,6 +43,15 @@ class OutputsPanel(QGroupBox):
             name.setText(_headline(status))
             counts.setText(_counts(status))
 
+    def summary(self) -> str:
+        """The links in a few words, for a tab that hides the panel: "none", "all connected", or
+        how many are not."""
+        states = [s.state for s in self.outputs.statuses()]
+        if not states:
+            return "none"
+        down = sum(state != CONNECTED for state in states)
+        return "all connected" if not down else f"{down} of {len(states)} not connected"
+
 
 def _headline(s: LinkStatus) -> str:
     colour = STATE_COLOURS.get(s.state, "#7F7F7F")
