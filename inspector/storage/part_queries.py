@@ -49,10 +49,13 @@ class PartFilter:
     class_name: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    other_than_run: int | None = None  # every run's parts but this one's
 
     def apply(self, stmt: Select) -> Select:
         if self.run_id is not None:
             stmt = stmt.where(Part.run_id == self.run_id)
+        if self.other_than_run is not None:
+            stmt = stmt.where(Part.run_id != self.other_than_run)
         if self.verdict is not None:
             stmt = stmt.where(Part.verdict == self.verdict)
         if self.class_name is not None:

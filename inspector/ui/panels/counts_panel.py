@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -47,9 +48,11 @@ class CountsPanel(QGroupBox):
         layout.addWidget(self.plot)
         layout.addWidget(self.shift_label)
         self._shift_read = 0.0
+        self._logged: dict[str, int] = {}  # the shift's parts in the log, as last read
+        self._run: tuple[int, datetime] | None = None  # the line's run, and when it was first seen
 
     def refresh(self, line: Line) -> None:
-        self._refresh_shift()
+        self._refresh_shift(line)
         stats, frames = line.stats, f"frames inspected <b>{line.frames}</b>"
         if not line.part_classes:
             per_class = _per_class(line.model.names, stats.defect_counts, frozenset())
@@ -74,18 +77,26 @@ class CountsPanel(QGroupBox):
         else:
             self.yield_curve.setData([], [])
 
-    def _refresh_shift(self) -> None:
-        """Every few seconds: the shift's parts as the log holds them (this run's and earlier runs')."""
-        now = time.monotonic()
-        if now - self._shift_read < SHIFT_POLL_S:
-            return
-        self._shift_read = now
+    def _refresh_shift(self, line: Line) -> None:
+        """The shift's parts: when the whole run lies in this shift, the log's parts of the other
+        runs (read every few seconds) plus this run's own counts, which are current to the part (the
+        log lags the line by the writer's batch); else the log's alone."""
         start = self.shifts.current()
-        try:
-            counts = verdict_counts(self.db, PartFilter(since=naive_utc(start)))
-        except SQLAlchemyError:
-            return  # the log is busy or failing: the writer reports that; keep the last counts
-        ok, ng = counts.get("OK", 0), counts.get("NG", 0)
+        if self._run is None or self._run[0] != line.run_id:
+            self._run = (line.run_id, datetime.now(UTC))
+            self._shift_read = 0.0
+        in_shift = self._run[1] >= start
+        now = time.monotonic()
+        if now - self._shift_read >= SHIFT_POLL_S:
+            flt = PartFilter(since=naive_utc(start), other_than_run=line.run_id if in_shift else None)
+            try:
+                self._logged = verdict_counts(self.db, flt)
+                self._shift_read = now
+            except SQLAlchemyError:
+                pass  # the log is busy or failing: the writer reports that; keep the last counts
+        ok, ng = self._logged.get("OK", 0), self._logged.get("NG", 0)
+        if in_shift:
+            ok, ng = ok + line.stats.parts_ok, ng + line.stats.parts_ng
         self.shift_label.setText(f"<b>This shift</b> (since {start:%a %H:%M}): {_tally(ok + ng, ok, ng)}")
 
 
