@@ -92,7 +92,10 @@ class LiveView(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#111418"))
         if self._result is None or self._image is None:
-            self._draw_centre_text(p, self.state or "Waiting for frames…")
+            if self.state:  # in its colour, where a verdict would be: the same sign as with a picture
+                text, colour, _ = self.banner()
+                self._draw_banner(p, QRectF(self.rect()), text, colour)
+            self._draw_centre_text(p, "No picture yet" if self.state else "Waiting for frames…")
             p.end()
             return
         frame = self._result.frame

@@ -306,9 +306,11 @@ def test_a_camera_that_is_not_there_shows_source_lost_not_a_verdict(qtbot, db_pa
     win.show()
     win.start_line()
     qtbot.waitUntil(lambda: win.view.state == "SOURCE LOST", timeout=60_000)
-    text, _, live = win.view.banner()
+    text, colour, live = win.view.banner()
     assert text == "SOURCE LOST" and not live
     assert "camera 96" in win.banner.text()
+    # no picture ever came: the state is drawn where a verdict would be, in its colour
+    assert win.view.grab().toImage().pixelColor(16, 16).name() == colour.name()
     win.close()
 
 
