@@ -83,21 +83,21 @@ class _JudgingThread:
 
     def __init__(
         self,
-        judge: Callable[[list[Inspected], float, ResultCallback | None], None],
+        judge: Callable[[list[Inspected], float, int, ResultCallback | None], None],
         on_result: ResultCallback | None,
     ) -> None:
         self._judge, self._on_result = judge, on_result
-        self._queue: queue.Queue[tuple[list[Inspected], float] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[list[Inspected], float, int] | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="judging", daemon=True)
         self._thread.start()
 
-    def put(self, inspected: list[Inspected], started: float) -> None:
+    def put(self, inspected: list[Inspected], started: float, frame_index: int) -> None:
         """Hand over a batch once the one before is judged; raises what judging that one raised."""
         self._queue.join()
         if self._error is not None:
             raise self._error
-        self._queue.put((inspected, started))
+        self._queue.put((inspected, started, frame_index))
 
     def finish(self) -> BaseException | None:
         """Judge what was handed over, end the thread; returns what judging raised, if it did."""
@@ -320,10 +320,14 @@ class Line:
                         batch.append((camera, frame, bool(once)))
                 if batch:
                     started, inspected = self._detect(batch)
-                    if judging is None:
-                        self._judge(inspected, started, on_result)
-                    else:
-                        judging.put(inspected, started)
+                elif self._next_recipe is not None:  # a triggered line between triggers changes too
+                    started, inspected = time.perf_counter(), []
+                else:
+                    continue
+                if judging is None:
+                    self._judge(inspected, started, taken[0][1].index, on_result)
+                else:
+                    judging.put(inspected, started, taken[0][1].index)
         finally:
             if judging is not None:
                 failure = judging.finish()  # the batch in hand is judged and logged, not lost
@@ -379,11 +383,13 @@ class Line:
             inspected += [(c, frame, once, out) for (c, frame, once), out in zip(group, outs, strict=True)]
         return started, inspected
 
-    def _judge(self, inspected: list[Inspected], started: float, on_result: ResultCallback | None) -> None:
+    def _judge(
+        self, inspected: list[Inspected], started: float, frame_index: int, on_result: ResultCallback | None
+    ) -> None:
         """Each camera judges, tracks and logs its own frame of a batch, and publishes the result;
-        a recipe chosen meanwhile applies from this batch on."""
+        a recipe chosen meanwhile applies from this batch (taken at ``frame_index``) on."""
         if self._next_recipe is not None:
-            self._change_recipe(inspected[0][1].index)
+            self._change_recipe(frame_index)
         for camera, frame, once, out in inspected:
             result = camera.inspector.judge(frame, out, started, once)
             for stats in (camera.stats, self.stats):

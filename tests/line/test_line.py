@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.line.config import LineConfig
+from inspector.line.recipes import Recipe
 from inspector.line.station import Station
 from inspector.paths import demo_model_path
 from inspector.storage.models import Defect, Part, Run, RunEvent
@@ -278,3 +279,25 @@ def test_several_cameras_are_judged_one_batch_behind_in_order_and_a_judging_erro
     line.run(frames=3, on_result=lambda _r: threads.add(threading.current_thread().name))
     line.close()
     assert threads == {threading.current_thread().name}
+
+
+@pytest.mark.parametrize("cameras", [("synthetic:fps=15",), ("synthetic:fps=15", "synthetic:fps=15")])
+def test_a_triggered_line_takes_a_new_recipe_between_triggers(station, cameras):
+    line = station.build_line(CONFIG.with_(cameras=cameras, trigger=True))
+    runner = threading.Thread(target=line.run)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while line.stats.captured.rate() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert line.frames == 0, "no trigger, no inspection"
+        line.choose_recipe(Recipe(7, "free running", (("trigger", False),)))
+        while line.frames < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        line.stop()
+        runner.join(30)
+    line.close()
+    assert line.frames >= 3 and line.recipe is not None and line.recipe.number == 7
+    assert not line.config.trigger
