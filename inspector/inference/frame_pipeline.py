@@ -174,13 +174,14 @@ class FramePipeline:
 
     def _whole_frame(self, frame: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
         """The GPU's function: launches are what cost there, so everything goes in one graph."""
-        cand = self._candidates(self._letterbox(frame))
-        return decide_in_graph(cand, thresholds, self.model.end2end, NMS_ROUNDS)
+        return self._decided(self._letterbox(frame), thresholds)
 
     def _whole_batch(self, pool: torch.Tensor, rows: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
         """The GPU's function for a batch: the frames in ``rows`` of the pool, in one graph."""
-        cand = self._candidates(self._letterbox(pool, rows))
-        return decide_in_graph(cand, thresholds, self.model.end2end, NMS_ROUNDS)
+        return self._decided(self._letterbox(pool, rows), thresholds)
+
+    def _decided(self, x: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+        return decide_in_graph(self._candidates(x), thresholds, self.model.end2end, NMS_ROUNDS)
 
     def _network_only(self, x: torch.Tensor) -> torch.Tensor:
         """The CPU's function: OpenCV's letterbox (the eager backend's own, bit for bit) before it,

@@ -259,7 +259,7 @@ class HistoryView(QWidget):
         item = self.model.row_at(current)
         self.model.refresh(flt)
         after = self.model.rowCount()
-        self.summary.setText(f"{after:,} {'parts' if self.showing_parts else 'defects'} match")
+        self._say_count()
         if item is None:
             return
         moved = abs(after - before)
@@ -280,13 +280,19 @@ class HistoryView(QWidget):
 
     def apply_filter(self) -> None:
         self.model.refresh(self.current_filter())
-        what = "parts" if self.showing_parts else "defects"
-        self.summary.setText(f"{self.model.rowCount():,} {what} match")
+        self._say_count()
         self._clear_preview()
+
+    @property
+    def _what(self) -> str:
+        return "parts" if self.showing_parts else "defects"
+
+    def _say_count(self) -> None:
+        self.summary.setText(f"{self.model.rowCount():,} {self._what} match")
 
     def _clear_preview(self) -> None:
         self.preview.clear()
-        self.preview.setText(f"Select one of the {'parts' if self.showing_parts else 'defects'} to see it")
+        self.preview.setText(f"Select one of the {self._what} to see it")
         self.detail.clear()
 
     def show_row(self, row: int) -> None:
@@ -368,7 +374,7 @@ class HistoryView(QWidget):
         self.preview.setPixmap(pixmap)
 
     def _ask_export(self) -> None:
-        what = "parts" if self.showing_parts else "defects"
+        what = self._what
         suggested = export_folder() / f"{what}.csv"
         path, _ = QFileDialog.getSaveFileName(self, f"Export {what}", str(suggested), "CSV (*.csv)")
         if path:

@@ -136,12 +136,18 @@ def test_parts_view_filters_and_shows_a_part_with_its_defects_on_its_image(qtbot
     assert view.preview.text() == "OK parts keep no image"
 
 
-def test_parts_the_line_logs_appear_while_shown_and_the_part_looked_at_stays(qtbot, logged, db_path):
-    engine, runs = logged
+def shown_view(qtbot, engine, db_path) -> HistoryView:
+    """The history on screen, filled from the log (parts, newest first)."""
     view = HistoryView(engine, db_path.parent)
     qtbot.addWidget(view)
     view.show()
     view.reload()
+    return view
+
+
+def test_parts_the_line_logs_appear_while_shown_and_the_part_looked_at_stays(qtbot, logged, db_path):
+    engine, runs = logged
+    view = shown_view(qtbot, engine, db_path)
     view.table.selectRow(2)
     looked_at = view.model.row_at(2)
     assert f"Part {looked_at.part} ·" in view.detail.text()
@@ -249,10 +255,7 @@ def _arrow_points_up(view: HistoryView) -> bool:
 
 def test_the_sort_arrow_points_up_for_smallest_first_and_down_for_newest_first(qtbot, logged, db_path):
     engine, _ = logged
-    view = HistoryView(engine, db_path.parent)
-    qtbot.addWidget(view)
-    view.show()
-    view.reload()
+    view = shown_view(qtbot, engine, db_path)
     assert not _arrow_points_up(view), "newest first (the default): ▼"
     view.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
     first, last = view.model.row_at(0), view.model.row_at(view.model.rowCount() - 1)
