@@ -115,11 +115,16 @@ def assign(tracks: Sequence[Box], boxes: Sequence[Box], min_iou: float) -> list[
     least ``min_iou``, as (track index, box index)."""
     if not tracks or not boxes:
         return []
-    overlaps = [[iou(t, b) for b in boxes] for t in tracks]
-    pairs = [(t, d) for t, row in enumerate(overlaps) for d, o in enumerate(row) if o >= min_iou]
+    pairs = [
+        (t, d)
+        for t, a in enumerate(tracks)
+        for d, b in enumerate(boxes)
+        # most pairs lie apart on the belt: the cheap test first
+        if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3] and iou(a, b) >= min_iou
+    ]
     if len({t for t, _ in pairs}) == len(pairs) == len({d for _, d in pairs}):
         return pairs  # no track or box has two candidates: taking every pair is the optimum
-    cost = 1.0 - np.array(overlaps)
+    cost = 1.0 - np.array([[iou(t, b) for b in boxes] for t in tracks])
     _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=1.0 - min_iou)
     return [(t, int(d)) for t, d in enumerate(x) if d >= 0]
 
@@ -131,13 +136,15 @@ def edge_motion(
     frame cuts on neither (an edge at the frame's border may be where the part is cut, not where it
     is); ``last``'s value on an axis where no edge can tell."""
     w, h = size
-    sums, counts = [0.0, 0.0], [0, 0]
-    for i, limit in enumerate((w, h, w, h)):
-        b, a = before[i], after[i]
-        if EDGE_PX < b < limit - EDGE_PX and EDGE_PX < a < limit - EDGE_PX:
-            sums[i % 2] += (a - b) / gap
-            counts[i % 2] += 1
-    return (
-        sums[0] / counts[0] if counts[0] else last[0],
-        sums[1] / counts[1] if counts[1] else last[1],
-    )
+    right, bottom = w - EDGE_PX, h - EDGE_PX
+    dx = dy = 0.0
+    nx = ny = 0
+    if EDGE_PX < before[0] < right and EDGE_PX < after[0] < right:
+        dx, nx = dx + (after[0] - before[0]) / gap, nx + 1
+    if EDGE_PX < before[2] < right and EDGE_PX < after[2] < right:
+        dx, nx = dx + (after[2] - before[2]) / gap, nx + 1
+    if EDGE_PX < before[1] < bottom and EDGE_PX < after[1] < bottom:
+        dy, ny = dy + (after[1] - before[1]) / gap, ny + 1
+    if EDGE_PX < before[3] < bottom and EDGE_PX < after[3] < bottom:
+        dy, ny = dy + (after[3] - before[3]) / gap, ny + 1
+    return (dx / nx if nx else last[0], dy / ny if ny else last[1])

@@ -221,10 +221,15 @@ class _PartTrack:
 
     @property
     def kind(self) -> str:
-        return self.kinds.most_common(1)[0][0] if self.kinds else ""
+        kinds = self.kinds  # the first of the most voted, as ``most_common`` gives it, at less cost
+        return max(kinds, key=kinds.__getitem__) if kinds else ""
 
     def counted(self) -> list[_DefectTrack]:
         return [t for t in self.defects if t.frames >= self.judging.min_frames]
+
+    def defects_counted(self) -> int:
+        least = self.judging.min_frames
+        return sum(1 for t in self.defects if t.frames >= least)
 
     def verdict_now(self) -> PartVerdict:
         frame, box = self.best_frame, self.best_box
@@ -294,7 +299,7 @@ class PartBook:
         loose = [d for d in self._assign_defects(defects, seen, sight, size) if rules.is_defect(d)]
         self._track_loose(loose, sight, size, judging)
         decided = self._decide(frame_index, size[0])
-        view = [PartInView(p.number, p.kind, p.box, p.verdict, len(p.counted())) for p in seen if p.number]
+        view = [PartInView(p.number, p.kind, p.box, p.verdict, p.defects_counted()) for p in seen if p.number]
         return decided, view
 
     def _judging_now(self, rules: InspectionRules) -> Judging:
@@ -504,10 +509,10 @@ def _one_box_per_part(parts: list[Detection], overlap: float = 0.6, inside: floa
     for d in sorted(parts, key=lambda d: -d.confidence):
         area = (d.x2 - d.x1) * (d.y2 - d.y1)
         for k in kept:
-            w = min(d.x2, k.x2) - max(d.x1, k.x1)
-            h = min(d.y2, k.y2) - max(d.y1, k.y1)
-            if w <= 0 or h <= 0:
-                continue
+            if d.x1 >= k.x2 or k.x1 >= d.x2 or d.y1 >= k.y2 or k.y1 >= d.y2:
+                continue  # apart, as most parts on a belt are
+            w = (d.x2 if d.x2 < k.x2 else k.x2) - (d.x1 if d.x1 > k.x1 else k.x1)
+            h = (d.y2 if d.y2 < k.y2 else k.y2) - (d.y1 if d.y1 > k.y1 else k.y1)
             inter, other = w * h, (k.x2 - k.x1) * (k.y2 - k.y1)
             if inter >= overlap * (area + other - inter) or inter >= inside * min(area, other):
                 break
@@ -548,27 +553,39 @@ def _nearest(
     edges both sightings saw (else from where the part's motion moved it); and whether it is a
     second box on a defect seen on this frame already (often of another class: it only votes)."""
     cx, cy = (d.x1 + d.x2) / 2, (d.y1 + d.y2) / 2
+    own = max(d.x2 - d.x1, d.y2 - d.y1, 12.0)
+    sx, sy = part.shift
     best, best_dist = None, float("inf")
     for track in part.defects:
+        box = track.box
         if track.last_frame == frame:  # seen on this frame: only a box on the very same spot is it again
-            if iou(track.box, d.box) >= 0.3:
+            if iou(box, d.box) >= 0.3:
                 return track, True
             continue
         steps = frame - track.last_frame
-        moved = (
-            cx - ((track.box[0] + track.box[2]) / 2 + part.shift[0] * steps),
-            cy - ((track.box[1] + track.box[3]) / 2 + part.shift[1] * steps),
-        )
-        gaps = []
-        for axis in (0, 1):
-            pairs = ((where[i], track.where[i]) for i in (axis, axis + 2))
-            both = [a - b for a, b in pairs if a is not None and b is not None]
-            gaps.append(sum(both) / len(both) if both else moved[axis])
-        reach = max(track.box[2] - track.box[0], track.box[3] - track.box[1], d.x2 - d.x1, d.y2 - d.y1, 12.0)
-        dist = (gaps[0] ** 2 + gaps[1] ** 2) ** 0.5
+        seen = track.where
+        gx = _gap(where[0], seen[0], where[2], seen[2], cx - ((box[0] + box[2]) / 2 + sx * steps))
+        gy = _gap(where[1], seen[1], where[3], seen[3], cy - ((box[1] + box[3]) / 2 + sy * steps))
+        reach = max(box[2] - box[0], box[3] - box[1], own)
+        dist = (gx * gx + gy * gy) ** 0.5
         if dist <= reach and dist < best_dist:
             best, best_dist = track, dist
     return best, False
+
+
+def _gap(
+    near: float | None, near_before: float | None, far: float | None, far_before: float | None, moved: float
+) -> float:
+    """How far a defect lies from where it was on one axis: the mean change of its distance from
+    the part's two edges on that axis, from the edges both sightings saw; else ``moved``, the gap
+    to where the part's motion carried it."""
+    if near is not None and near_before is not None:
+        if far is not None and far_before is not None:
+            return ((near - near_before) + (far - far_before)) / 2
+        return near - near_before
+    if far is not None and far_before is not None:
+        return far - far_before
+    return moved
 
 
 def _clipped(box: Box, size: tuple[int, int]) -> Box:

@@ -75,13 +75,16 @@ class BenchOptions:
     hog: bool = False  # time every contender again beside a process that keeps a core busy
 
 
-def bench_frames(width: int, height: int, count: int = 8, pool: FramePool | None = None) -> list[np.ndarray]:
-    """Frames of the synthetic line with parts on the belt, so a trained model finds defects; with
-    ``pool``, rendered into its slots as the station's line does for a compiled backend."""
+def bench_frames(
+    width: int, height: int, count: int = 8, pool: FramePool | None = None, step: int = 7
+) -> list[np.ndarray]:
+    """Frames of the synthetic line with parts on the belt, so a trained model finds defects: every
+    ``step``-th frame (7: parts in many places; 1: a camera's frames in a row, the belt's own motion);
+    with ``pool``, rendered into its slots as the station's line does for a compiled backend."""
     line = SyntheticConveyor(seed=2024, width=width, height=height, fps=0)
     if pool is not None:
         capture_into(line, pool)
-    return [line.render(i * 7).image for i in range(count)]
+    return [line.render(i * step).image for i in range(count)]
 
 
 def bench_batches(frames: list[np.ndarray], batch: int) -> list[Batch]:

@@ -39,6 +39,9 @@ from inspector.line.line import Line
 from inspector.line.station import Station
 
 WARM_S = 2.0  # after the compile, before the timed stretch: pools, graphs and threads settle
+# what each camera replays: 3 s of the line's frames in a row, so its tracker follows parts as they
+# move on a belt (a short loop would have every part jump back, and be lost and found, each time round)
+REPLAY_FRAMES = 90
 
 
 class ReplayCamera:
@@ -88,7 +91,7 @@ def measure_streams(
 ) -> dict[str, Any]:
     """Each count of cameras through the line for ``seconds``, and the contenders beside it."""
     model = load_detector(opts.weights, opts.device)
-    frames = bench_frames(opts.frame_width, opts.frame_height, count=16)
+    frames = bench_frames(opts.frame_width, opts.frame_height, count=REPLAY_FRAMES, step=1)
     input_hw = letterbox_geometry(opts.frame_height, opts.frame_width, opts.imgsz, model.stride).input
     report: dict[str, Any] = {
         **model_facts(opts, model, input_hw),
@@ -192,12 +195,13 @@ def _beside(opts: BenchOptions, model, frames: list[np.ndarray], input_hw: tuple
 def decode_cost(frames: list[np.ndarray], say: Say) -> dict[str, Any]:
     """OpenCV's decode time per frame of an H.264 (else MPEG-4) file of ``frames``, on one thread."""
     height, width = frames[0].shape[:2]
+    repeats = max(1, -(-64 // len(frames)))  # at least 64 frames decoded
     with tempfile.TemporaryDirectory(prefix="inspector-decode-") as folder:
         for codec in ("avc1", "mp4v"):
             path = str(Path(folder) / f"{codec}.mp4")
             writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), 30.0, (width, height))
             if writer.isOpened():
-                for _ in range(4):
+                for _ in range(repeats):
                     for image in frames:
                         writer.write(image)
                 writer.release()
@@ -205,7 +209,7 @@ def decode_cost(frames: list[np.ndarray], say: Say) -> dict[str, Any]:
             writer.release()
         else:
             return {"error": "OpenCV here encodes neither H.264 nor MPEG-4"}
-        say(f"decoding {4 * len(frames)} frames of {codec} at {width}x{height} with OpenCV")
+        say(f"decoding {repeats * len(frames)} frames of {codec} at {width}x{height} with OpenCV")
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
