@@ -103,7 +103,8 @@ def select_candidates(cand: np.ndarray, conf: float, iou: float, max_det: int, e
     if len(cand) and cand[0, 6] >= 0:
         if not end2end:  # best first: every row after the first at or below ``conf`` was dropped
             cand = cand[: bisect.bisect_left(cand[:, 4], -conf, key=lambda score: -score)]
-        kept = [row[:6] for row in cand.tolist() if row[6] > 0][:max_det]
+        flags = cand[:, 6].tolist()  # one column: the rows above ``conf`` are many, those kept few
+        kept = [cand[i, :6].tolist() for i, flag in enumerate(flags) if flag > 0][:max_det]
         return np.array(kept, np.float32).reshape(-1, 6)
     rows = cand[:, :6]
     rows = rows[rows[:, 4] > conf]
