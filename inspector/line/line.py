@@ -10,6 +10,7 @@ the next one is on the GPU (at 64 cameras each step takes about as long as the o
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -299,6 +300,10 @@ class Line:
         wait_rest = BATCH_WAIT_S if several else 0.0
         judging = _JudgingThread(self._judge, on_result) if several else None
         failure: BaseException | None = None
+        # the objects alive now (torch and the model: millions) are left out of the garbage
+        # collector's full passes while the line runs: each pass walked them all, a stall of 80-190 ms
+        # that dropped frames; they rejoin at the end, so a cycle among them that died is still freed
+        gc.freeze()
         try:
             while not self._stop.is_set() and not self._enough(frames):
                 self._report_state()
@@ -329,6 +334,7 @@ class Line:
                 else:
                     judging.put(inspected, started, taken[0][1].index)
         finally:
+            gc.unfreeze()
             if judging is not None:
                 failure = judging.finish()  # the batch in hand is judged and logged, not lost
             self.stats.ended = time.perf_counter()

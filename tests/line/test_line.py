@@ -1,5 +1,6 @@
 """The one per-frame loop, without a window: frames, pause, stop, and the run's record."""
 
+import gc
 import threading
 import time
 
@@ -37,6 +38,15 @@ def test_a_line_inspects_the_frames_asked_and_closes_its_run(station):
     with Session(station.db) as s:
         run = s.get(Run, line.run_id)
         assert run.frames == 25 and run.ended_at is not None and run.backend == "eager"
+
+
+def test_while_a_line_runs_its_start_up_objects_are_out_of_the_collectors_full_passes(station):
+    line = station.build_line(CONFIG)
+    frozen = []
+    line.run(frames=3, on_result=lambda _result: frozen.append(gc.get_freeze_count()))
+    line.close()
+    assert min(frozen) > 100_000, "torch and the model are frozen while the line runs"
+    assert gc.get_freeze_count() == 0, "and collectable again once it ends"
 
 
 def test_a_paused_line_lets_frames_go_uninspected_and_stop_ends_it_from_another_thread(station):
