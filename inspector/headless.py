@@ -175,7 +175,8 @@ def _switch_reporter(say: Say) -> Callable[[SwitchEvent], None]:
     def report(event: SwitchEvent) -> None:
         p = event.progress
         if event.kind == PROGRESS and p is not None:
-            say(f"compile: {p.stage} ({p.fraction:.0%}, {p.elapsed_s:.1f} s) {p.detail}".rstrip())
+            fraction, left = p.estimate(p.elapsed_s)
+            say(f"compile: {p.stage} ({fraction:.0%}, {p.elapsed_s:.1f} s, {left}) {p.detail}".rstrip())
         elif event.kind in (FAILED, FELL_BACK):
             say(f"{event.detail}; continuing on the eager backend")
 

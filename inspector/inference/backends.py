@@ -23,6 +23,7 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 from inspector.detections import StageTimes
 from inspector.errors import ConfigError, InspectorError
 from inspector.inference.calibration import CalibrationFrames
+from inspector.inference.compile_durations import CompileDurations
 from inspector.inference.compiled_worker import (
     CANDIDATES,
     FAILED,
@@ -32,6 +33,7 @@ from inspector.inference.compiled_worker import (
     WORKER_MS,
     Doorbell,
     block_until,
+    compile_kind,
     compiled_marker,
     new_mailbox,
     serve,
@@ -198,8 +200,11 @@ class CompiledBackend:
     def is_cached(self, frame_shape: tuple[int, int], mode: str, batch: int = 1) -> bool:
         """Whether the on-disk cache holds this compile already: a compile then takes seconds, not
         minutes, so it is worth doing ahead of the operator's switch."""
-        root = Path(self.cache_dir) if self.cache_dir else Path(inductor_cache_dir())
+        root = self._cache_root()
         return compiled_marker(root, self.model, frame_shape, self.imgsz, _checked(mode), batch).exists()
+
+    def _cache_root(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else Path(inductor_cache_dir())
 
     def start(self) -> None:
         """Spawn the worker if it is not running; returns at once."""
@@ -248,13 +253,17 @@ class CompiledBackend:
             raise CompileError(f"the {self.mode} mode runs on {where}; here choose {default_mode(device)}")
         start = time.perf_counter()
         self._cancelled = False
+        durations = CompileDurations(self._cache_root() / "inspector-compiled")
+        kind = compile_kind(self.model, frame_shape, self.imgsz, self.mode, batch)
+        expected = durations.last(kind, warm=self.is_cached(frame_shape, self.mode, batch))
         with self._lock:
             self.frame_shape, self.precision = None, ""
             self.frame_pool.clear()
             self._cancel_event = cancelled
             try:
                 if not self._loaded and progress is not None:
-                    progress(CompileProgress("starting worker", 0.0, 0.0, "loading torch and the model"))
+                    loading = "loading torch and the model"
+                    progress(CompileProgress("starting worker", 0.0, 0.0, loading, expected))
                 self._ensure_loaded()
                 if cancelled is not None and cancelled.is_set():
                     raise CompileError("compile cancelled")
@@ -272,9 +281,11 @@ class CompiledBackend:
                     msg = self._receive(None)
                     if msg[0] == "progress" and progress is not None:
                         p: CompileProgress = msg[1]
-                        progress(CompileProgress(p.stage, p.fraction, time.perf_counter() - start, p.detail))
+                        elapsed = time.perf_counter() - start
+                        progress(CompileProgress(p.stage, p.fraction, elapsed, p.detail, expected))
                     elif msg[0] == "ready":
                         self.cache_hit, self.precision = bool(msg[1]), str(msg[2])
+                        durations.record(kind, self.cache_hit, time.perf_counter() - start)
                         break
                     elif msg[0] == "failed":
                         raise CompileError(msg[1])

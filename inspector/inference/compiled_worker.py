@@ -203,14 +203,27 @@ def compiled_marker(
     already, so the next one is warm; the compiled function is saved beside it. The name covers
     everything the function depends on, the code that builds it included (a saved function keeps
     the code it was traced from). Cleared with the cache; a stale one only makes a compile slower."""
-    device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
-    weights = model.sha256 or model.path
-    code = _frame_function_code()
-    key = (weights, frame_shape, batch, imgsz, mode, model.dtype, device, torch.__version__, code)
+    key = (*_compile_kind(model, frame_shape, imgsz, mode, batch), torch.__version__, _frame_function_code())
     if frame_pipeline.PIPELINE_MODES[mode].openvino:
         key += (openvino_version(),)
     name = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     return cache_root / "inspector-compiled" / name
+
+
+def compile_kind(
+    model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str, batch: int
+) -> str:
+    """What makes two compiles take about as long: the marker's key less the code and the versions."""
+    kind = _compile_kind(model, frame_shape, imgsz, mode, batch)
+    return hashlib.sha256(repr(kind).encode()).hexdigest()[:16]
+
+
+def _compile_kind(
+    model: DetectorModel, frame_shape: tuple[int, ...], imgsz: int, mode: str, batch: int
+) -> tuple:
+    device = torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "cpu"
+    weights = model.sha256 or model.path
+    return (weights, frame_shape, batch, imgsz, mode, model.dtype, device)
 
 
 def saved_function(marker: Path) -> Path:

@@ -92,12 +92,26 @@ def modes_for(device_type: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class CompileProgress:
-    """One step of a compile warm-up, for a progress bar: ``fraction`` runs from 0 to 1."""
+    """One step of a compile warm-up, for a progress bar: ``fraction`` runs from 0 to 1 (where the
+    stage starts); ``expected_s``: how long the last compile of the same kind took here, if one did."""
 
     stage: str
     fraction: float
     elapsed_s: float
     detail: str = ""
+    expected_s: float | None = None
+
+    def estimate(self, elapsed_s: float) -> tuple[float, str]:
+        """The bar's fraction and the time left in words, ``elapsed_s`` into the compile: by the last
+        compile of the kind where there was one (inside Inductor's kernel stage, the longest, the
+        stages say nothing), else by the stages alone."""
+        expected = self.expected_s
+        if expected is None:
+            return self.fraction, "no estimate: the first compile of its kind here"
+        if elapsed_s < expected:
+            left = f"about {expected - elapsed_s:.0f} s left"
+            return max(self.fraction, min(0.99, elapsed_s / expected)), left
+        return max(self.fraction, 0.99), f"{elapsed_s - expected:.0f} s past the last one's {expected:.0f} s"
 
 
 ProgressCallback = Callable[[CompileProgress], None]

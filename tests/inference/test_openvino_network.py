@@ -8,7 +8,8 @@ import torch
 
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.inference.backends import CompiledBackend, CompileError
-from inspector.inference.compiled_worker import compiled_marker, saved_function
+from inspector.inference.compile_durations import CompileDurations
+from inspector.inference.compiled_worker import compile_kind, compiled_marker, saved_function
 from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import default_mode, modes_for
 from inspector.inference.openvino_network import CHOICE, NETWORK
@@ -17,9 +18,16 @@ from tests.inference.test_compiled import _agree
 SHAPE = (720, 1280)
 
 
-def _stages(backend, shape=SHAPE):
+def _stages(backend, shape=SHAPE, expected=None):
+    """The compile's (stage, detail) reports; ``expected`` gathers each report's expected duration."""
     seen = []
-    backend.prepare(shape, "openvino", progress=lambda p: seen.append((p.stage, p.detail)))
+
+    def progress(p):
+        seen.append((p.stage, p.detail))
+        if expected is not None:
+            expected.append(p.expected_s)
+
+    backend.prepare(shape, "openvino", progress=progress)
     return seen
 
 
@@ -28,8 +36,11 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
     eager = Engine(demo_model, imgsz=224, conf=0.05)
     served = Engine(demo_model, imgsz=224, conf=0.05)
     cold = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
+    durations = CompileDurations(tmp_path / "inspector-compiled")
+    kind = compile_kind(demo_model, SHAPE, 224, "openvino", 1)
+    expected = []
     try:
-        seen = _stages(cold)
+        seen = _stages(cold, expected=expected)
         stages = [s for s, _ in seen]
         assert stages[0] == "starting worker" and stages[-1] == "ready"
         assert "converting the network" in stages and "compiling kernels" not in stages
@@ -40,13 +51,18 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
         assert _agree(eager, served, frames) >= 12  # every defect and part eager found, no other
     finally:
         cold.close()
+    # the first compile of its kind has nothing to go by; it leaves its time for the next one
+    assert set(expected) == {None} and 0 < durations.last(kind, warm=False) < 300
+    assert durations.last(kind, warm=True) is None  # loading from the cache takes a time of its own
     folder = saved_function(compiled_marker(tmp_path, demo_model, SHAPE, 224, "openvino", 1))
     folder = folder.with_name(folder.name + ".openvino")
     assert (folder / NETWORK).exists() and json.loads((folder / CHOICE).read_text())["precision"]
     warm = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
     assert warm.is_cached(SHAPE, "openvino")
+    expected.clear()
     try:
-        seen = _stages(warm)
+        seen = _stages(warm, expected=expected)
+        assert set(expected) == {None} and durations.last(kind, warm=True) > 0
         assert warm.cache_hit and "converting the network" not in [s for s, _ in seen]
         assert "from the on-disk cache" in seen[-1][1]
         served.use(warm)
@@ -56,8 +72,11 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
     # a damaged conversion is dropped and made again, and the run says why
     (folder / NETWORK).write_text("<half a file")
     again = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
+    expected.clear()
+    loaded_s = durations.last(kind, warm=True)
     try:
-        seen = _stages(again)
+        seen = _stages(again, expected=expected)
+        assert set(expected) == {loaded_s}, "the cache holds the compile: the last load is the estimate"
         assert not again.cache_hit and "the saved one was unusable" in seen[-1][1]
         served.use(again)
         assert _agree(eager, served, frames[:1]) >= 2

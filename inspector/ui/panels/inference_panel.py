@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
 )
 
+from inspector.inference.frame_pipeline import CompileProgress
 from inspector.line.line import Line
 from inspector.line.switch import (
     CANCELLED,
@@ -47,7 +48,7 @@ class InferencePanel(QGroupBox):
         super().__init__("Inference")
         self._line: Line | None = None
         self._relay: Relay | None = None
-        self._stage_started = 0.0
+        self._compile_started = 0.0  # perf_counter time the compile in progress began
         grid = QGridLayout(self)
         self.active_backend = ElidedLabel("—")  # one line: the swap moves nothing under it
         self.active_backend.setFont(big)
@@ -121,7 +122,7 @@ class InferencePanel(QGroupBox):
         """Between the compile's own reports, the stage's time keeps counting."""
         line = self._line
         if line is not None and line.switch.compiling and line.switch.last_progress is not None:
-            self._show_stage(line.switch.last_progress.stage, line.switch.last_progress.detail)
+            self._show_progress(line.switch.last_progress)
 
     # The operator -----------------------------------------------------------------------------
     def _on_compiled_toggled(self, compiled: bool) -> None:
@@ -150,12 +151,11 @@ class InferencePanel(QGroupBox):
             return
         p = e.progress
         if e.kind == PROGRESS and p is not None:
-            self.compile_bar.setValue(round(p.fraction * 100))
             self.compile_bar.setFormat(f"{'ahead: ' if e.ahead else ''}{p.stage} %p%")
             self.cancel_compile.setEnabled(not e.ahead)
             self.mode_combo.setEnabled(False)
-            self._stage_started = time.perf_counter() - p.elapsed_s
-            self._show_stage(p.stage, p.detail)
+            self._compile_started = time.perf_counter() - p.elapsed_s
+            self._show_progress(p)
         elif e.kind == READY:
             self._done()
             if e.detail == EARLIER:
@@ -186,9 +186,13 @@ class InferencePanel(QGroupBox):
         for i in range(self.mode_combo.count()):
             items.item(i).setEnabled(self.mode_combo.itemText(i) in usable)
 
-    def _show_stage(self, stage: str, detail: str) -> None:
-        extra = f" · {detail}" if detail else ""
-        self.compile_stage.setText(f"{stage}{extra} · {time.perf_counter() - self._stage_started:.1f} s")
+    def _show_progress(self, p: CompileProgress) -> None:
+        """The bar and the stage line, as of now: between the compile's reports the time goes on."""
+        elapsed = time.perf_counter() - self._compile_started
+        fraction, left = p.estimate(elapsed)
+        self.compile_bar.setValue(round(fraction * 100))
+        extra = f" · {p.detail}" if p.detail else ""
+        self.compile_stage.setText(f"{p.stage} · {elapsed:.0f} s · {left}{extra}")
 
     def _set_radio(self, backend: str) -> None:
         for radio in (self.eager_radio, self.compiled_radio):
