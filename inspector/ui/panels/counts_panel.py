@@ -34,14 +34,14 @@ class CountsPanel(QGroupBox):
         self.shift_label.setTextFormat(Qt.TextFormat.RichText)
         self.shift_label.setWordWrap(True)
         self.plot = pg.PlotWidget(background="#111418")
-        self.plot.setFixedHeight(70)
+        self.plot.setFixedHeight(56)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
-        self.plot.setYRange(0, 100, padding=0.02)
-        self.plot.setLabel("left", "yield %")
-        self.plot.getAxis("left").setTicks([[(0, "0"), (50, "50"), (100, "100")]])
-        self.plot.setLabel("bottom", "parts this run")
+        self.plot.setYRange(0, 100, padding=0.15)  # room for the 100% label
+        self.plot.getAxis("left").setTicks([[(0, "0%"), (100, "100%")]])  # three overlap at this height
+        # the x axis counts this run's parts; said in the tooltip, axis titles would take half the plot
+        self.plot.setToolTip("yield % of the last parts (up to 50), over the parts of this run")
         self.yield_curve = self.plot.plot(pen=pg.mkPen("#1f8f4e", width=2))
         layout = QVBoxLayout(self)
         layout.addWidget(self.counts_label)

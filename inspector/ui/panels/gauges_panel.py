@@ -58,7 +58,7 @@ class GaugesPanel(QGroupBox):
         g.addWidget(self.latency_table, 3, 0)
         self._unfold(False)
         self.plot = pg.PlotWidget(background="#111418")
-        self.plot.setFixedHeight(90)
+        self.plot.setFixedHeight(72)
         self.plot.setMouseEnabled(x=False, y=False)  # a wheel over it must not zoom it out of sense
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
