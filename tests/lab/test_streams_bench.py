@@ -1,5 +1,6 @@
 """The streams bench: cameras replayed at a frame rate through one line, beside the contenders."""
 
+import sys
 import threading
 import time
 
@@ -9,7 +10,7 @@ import torch
 
 from inspector.inference.frame_pool import FramePool
 from inspector.lab.bench import BenchOptions, bench_frames
-from inspector.lab.streams_bench import ReplayCamera, format_streams, measure_streams
+from inspector.lab.streams_bench import ReplayCamera, decode_cost, format_streams, measure_streams
 from inspector.paths import demo_model_path
 
 
@@ -54,7 +55,18 @@ def test_cameras_replayed_through_one_line_are_counted_and_timed():
         assert 2.0 <= r["fps_per_stream_mean"] <= 6.0, r  # 4 frames/s each, counted over 2 s
         assert r["frames"] >= int(n) * 4, r
         assert set(report["beside"][n]) == {"floor", "ultralytics predict"}
-    assert report["decode"]["ms_per_frame_one_thread"] > 0
+    decode = report["decode"]
+    assert decode["codec"] == "H.264" and decode["frames"] >= 64, decode  # PyAV writes it where OpenCV cannot
+    assert decode["ms_per_frame_one_thread"] > 0 and decode["cpu_ms_per_frame"] > 0
     table = format_streams(report)
     assert "largest number of cameras held" in table and "N=3" in table
     assert bench_frames(320, 240, 1)[0].shape == (240, 320, 3)
+
+
+def test_without_an_h264_encoder_the_decode_cost_says_which_codec_stood_in(monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)  # PyAV absent: importing it fails
+    frames = bench_frames(320, 240, count=4, step=1)
+    decode = decode_cost(frames, lambda _line: None)
+    if decode["encoder"] == "OpenCV" and decode["codec"] == "H.264":
+        pytest.skip("this OpenCV writes H.264 itself")
+    assert decode["codec"] == "MPEG-4 Part 2" and decode["frames"] == 64, decode
