@@ -28,6 +28,7 @@ class LineConfig:
 
     source: str = "synthetic"
     cameras: tuple[str, ...] = ()  # several cameras, each ``[name=]source``; empty: the one ``source``
+    judged_cameras: tuple[str, ...] = ()  # the cameras whose frames are judged (a recipe's); empty: all
     weights: str = ""
     trust_model: bool = False  # read a checkpoint without safe loading: only a file the operator vouches for
     device: str = "auto"

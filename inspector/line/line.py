@@ -245,7 +245,7 @@ class Line:
     def choose_recipe(self, recipe: Recipe) -> None:
         """From the next frame on, new parts are judged by ``recipe``; parts already in view keep
         theirs. Safe from any thread; a recipe naming a class the model lacks is a ``ConfigError``."""
-        recipe.check(self.model.names.values())
+        recipe.check(self.model.names.values(), [c.name for c in self.cameras])
         recipe.apply(self.config)
         self._next_recipe = recipe
 
@@ -315,8 +315,11 @@ class Line:
                 if self.paused.is_set():
                     continue
                 batch = []
+                judged = self._judged_cameras()
                 for i, frame in taken:
                     camera = self.cameras[i]
+                    if judged and camera.name not in judged:
+                        continue  # the recipe in force leaves this camera out: its frame is let go
                     if frames is not None and camera.taken >= frames:
                         continue  # this camera has done its share; the others go on
                     once = camera.triggered(frame, self.config.trigger)
@@ -366,8 +369,17 @@ class Line:
             camera.stats.restart()
 
     def _enough(self, frames: int | None) -> bool:
-        """Each camera inspected ``frames`` or has no more to give."""
-        return frames is not None and all(c.taken >= frames or c.slot.closed for c in self.cameras)
+        """Each camera inspected ``frames``, has no more to give, or is left out by the recipe."""
+        judged = self._judged_cameras()
+        return frames is not None and all(
+            c.taken >= frames or c.slot.closed or (judged and c.name not in judged) for c in self.cameras
+        )
+
+    def _judged_cameras(self) -> tuple[str, ...]:
+        """The cameras whose frames the next batch takes (none named: all): those of the recipe
+        coming into force with it, if one was chosen, so no frame of a camera it leaves out is judged."""
+        recipe = self._next_recipe
+        return (recipe.apply(self.config) if recipe is not None else self.config).judged_cameras
 
     def _detect(self, batch: list[tuple[Camera, Frame, bool]]) -> tuple[float, list[Inspected]]:
         """One batch through the engine: the backend switch acts on its boundary, the frames of

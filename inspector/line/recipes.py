@@ -11,9 +11,12 @@ A recipes file (``--recipes FILE``) is TOML, one ``[[recipe]]`` table each::
     min_frames = 3                   # optional, as --min-frames
     exit_line = 0.8                  # optional, as --exit-line
     trigger = false                  # optional: true judges one frame per trigger (see the README)
+    cameras = ["top", "side"]        # optional: the cameras that see this product (default: all)
 
 A setting a recipe leaves out keeps the station's. A recipe changes how parts are judged, not the
-model: parts already in view when it changes are judged by the recipe they came in under.
+model: parts already in view when it changes are judged by the recipe they came in under. A
+camera a recipe leaves out keeps capturing, but its frames are let go uninspected while it is in
+force (a product that one side of the station does not see).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _SETTINGS = {
     "min_frames": "min_frames",
     "exit_line": "exit_line",
     "trigger": "trigger",
+    "cameras": "judged_cameras",
 }
 
 
@@ -48,16 +52,22 @@ class Recipe:
         return f"{self.number} · {self.name}"
 
     def apply(self, config: LineConfig) -> LineConfig:
-        """``config`` with this recipe's settings; raises ``ConfigError`` on a value out of range."""
-        return config.with_(**dict(self.settings))
+        """``config`` with this recipe's settings (every camera, unless it lists some); raises
+        ``ConfigError`` on a value out of range."""
+        return config.with_(**{"judged_cameras": (), **dict(self.settings)})
 
-    def check(self, names: Iterable[str]) -> None:
-        """Refuse a recipe that names a class the model does not have (it would never match)."""
-        known = set(names)
+    def check(self, names: Iterable[str], cameras: Iterable[str]) -> None:
+        """Refuse a recipe that names a class the model does not have (it would never match), or a
+        camera the line does not have."""
+        known, line_cameras = set(names), list(cameras)
         for field, value in self.settings:
             if field in ("defect_classes", "part_classes") and set(value) - known:
                 missing = ", ".join(sorted(set(value) - known))
                 raise ConfigError(f"recipe {self.label}: the model has no class {missing}")
+            if field == "judged_cameras" and set(value) - set(line_cameras):
+                missing = ", ".join(sorted(set(value) - set(line_cameras)))
+                has = ", ".join(line_cameras)
+                raise ConfigError(f"recipe {self.label}: the line has no camera {missing} (it has {has})")
 
 
 def load_recipes(path: Path) -> dict[int, Recipe]:
@@ -96,10 +106,13 @@ def _recipe(table: Mapping[str, Any], where: str) -> Recipe:
         value = table[key]
         if key == "trigger" and not isinstance(value, bool):
             raise ConfigError(f"{where}: trigger must be true or false")
-        if key in ("classes", "part_classes"):
+        if key in ("classes", "part_classes", "cameras"):
+            what = "camera" if key == "cameras" else "class"
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                raise ConfigError(f"{where}: {key} must be a list of class names")
+                raise ConfigError(f"{where}: {key} must be a list of {what} names")
             value = tuple(v.strip() for v in value)
+            if key == "cameras" and not value:
+                raise ConfigError(f"{where}: cameras names no camera (leave it out for all of them)")
         settings.append((field, value))
     recipe = Recipe(number, name.strip(), tuple(settings))
     try:

@@ -104,7 +104,7 @@ class Station:
         engine = Engine(model, imgsz=imgsz, conf=config.detect_confidence, iou=config.iou)
         names = list(model.names.values())
         if self.recipe is not None:  # a recipe that does not fit the model is refused before the run
-            self.recipe.check(names)
+            self.recipe.check(names, [name for name, _ in cameras])
             config = self.recipe.apply(config)
         rules = config.rules(names)
         part_classes = config.parts_of(names)

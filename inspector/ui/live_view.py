@@ -23,6 +23,7 @@ WAITING_COLOUR = QColor("#555B63")
 # The line's states when it is not inspecting live, as the verdict area names them
 STARTING, STOPPED, PAUSED = "STARTING", "STOPPED", "PAUSED"
 SOURCE_LOST, SOURCE_ENDED, NO_FRAMES = "SOURCE LOST", "SOURCE ENDED", "NO NEW FRAMES"
+LEFT_OUT = "NOT IN RECIPE"  # a camera the recipe in force does not judge
 STATE_COLOURS = {
     STARTING: QColor("#555B63"),
     STOPPED: QColor("#555B63"),
@@ -30,6 +31,7 @@ STATE_COLOURS = {
     SOURCE_LOST: QColor("#B25E00"),
     SOURCE_ENDED: QColor("#555B63"),
     NO_FRAMES: QColor("#B25E00"),
+    LEFT_OUT: QColor("#555B63"),
 }
 STALE_S = 1.0  # a verdict older than this is not shown as current
 

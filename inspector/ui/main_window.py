@@ -35,7 +35,7 @@ from inspector.storage.retention import DiskBudget
 from inspector.ui.banner import Banner
 from inspector.ui.camera_strip import CameraStrip
 from inspector.ui.history_view import HistoryView
-from inspector.ui.live_view import PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
+from inspector.ui.live_view import LEFT_OUT, PAUSED, SOURCE_ENDED, SOURCE_LOST, STARTING, STOPPED, LiveView
 from inspector.ui.panels.counts_panel import CountsPanel
 from inspector.ui.panels.gauges_panel import GaugesPanel
 from inspector.ui.panels.inference_panel import InferencePanel
@@ -302,6 +302,20 @@ class MainWindow(QMainWindow):
                 self.view.repaint()
                 self.gauges.shown(result)
                 self.inference.show_active(result.backend)
+        self._show_left_out()
+
+    def _show_left_out(self) -> None:
+        """A camera the recipe in force leaves out says so where its verdict would be (its last
+        verdict is not current), and is live again with the next recipe that judges it."""
+        judged = self.line.config.judged_cameras if self.line is not None else ()
+        for index, camera in enumerate(self.line.cameras if self.line is not None else ()):
+            out = bool(judged) and camera.name not in judged
+            views = self.cameras.views[index : index + 1] + ([self.view] if index == self._camera else [])
+            for view in views:
+                if out and view.state is None:
+                    view.show_state(LEFT_OUT)
+                elif not out and view.state == LEFT_OUT:
+                    view.show_state(None)
 
     def _choose_camera(self, index: int) -> None:
         """The big view shows the camera the operator clicked, from its newest frame on."""

@@ -46,9 +46,20 @@ def test_a_recipes_file_gives_each_recipe_its_settings_and_leaves_the_rest(tmp_p
     config = recipes[2].apply(LineConfig(min_confidence=0.6, seed=4))
     assert (config.defect_classes, config.min_frames, config.exit_line) == (("stain",), 4, 0.9)
     assert (config.min_confidence, config.seed) == (0.6, 4), "what it leaves out stays the station's"
-    recipes[2].check(["scratch", "stain", "plate"])
+    recipes[2].check(["scratch", "stain", "plate"], ["cam1"])
     with pytest.raises(ConfigError, match="recipe 2 · stains only: the model has no class stain"):
-        recipes[2].check(["scratch", "plate"])
+        recipes[2].check(["scratch", "plate"], ["cam1"])
+
+
+def test_a_recipe_names_the_cameras_that_see_its_product_and_the_next_recipe_has_them_all(tmp_path):
+    text = RECIPES + '\n[[recipe]]\nnumber = 3\nname = "top only"\ncameras = ["top"]\n'
+    recipes = load_recipes(write(tmp_path, text))
+    config = recipes[3].apply(LineConfig())
+    assert config.judged_cameras == ("top",)
+    assert recipes[1].apply(config).judged_cameras == (), "a recipe that lists none judges every camera"
+    recipes[3].check(["scratch"], ["top", "side"])
+    with pytest.raises(ConfigError, match=r"recipe 3 · top only: the line has no camera top \(it has cam1\)"):
+        recipes[3].check(["scratch"], ["cam1"])
 
 
 @pytest.mark.parametrize(
@@ -61,6 +72,8 @@ def test_a_recipes_file_gives_each_recipe_its_settings_and_leaves_the_rest(tmp_p
         ('[[recipe]]\nnumber = 1\nname = "a"\nconf = 3\n', "min confidence must be a number within 0..1"),
         ('[[recipe]]\nnumber = 1\nname = "a"\nmin_frames = "x"\n', "recipe 1:"),
         ('[[recipe]]\nnumber = 1\nname = "a"\nclasses = "dent"\n', "classes must be a list of class names"),
+        ('[[recipe]]\nnumber = 1\nname = "a"\ncameras = "top"\n', "cameras must be a list of camera names"),
+        ('[[recipe]]\nnumber = 1\nname = "a"\ncameras = []\n', "cameras names no camera"),
         (
             '[[recipe]]\nnumber = 1\nname = "a"\n[[recipe]]\nnumber = 1\nname = "b"\n',
             "two recipes have number 1",

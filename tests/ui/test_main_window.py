@@ -13,11 +13,12 @@ from sqlalchemy import event
 from inspector.inference.backends import CompiledBackend
 from inspector.inference.model import load_detector
 from inspector.line.config import LineConfig
-from inspector.line.recipes import load_recipes
+from inspector.line.recipes import Recipe, load_recipes
 from inspector.paths import demo_model_path
 from inspector.shifts import Shifts, naive_utc
 from inspector.storage.part_queries import PartFilter, count_parts
 from inspector.storage.queries import count_defects
+from inspector.ui.live_view import LEFT_OUT
 from inspector.ui.main_window import MainWindow
 from inspector.ui.panels.inference_panel import READY_AHEAD
 
@@ -393,6 +394,13 @@ def test_a_line_of_several_cameras_shows_each_and_the_one_clicked_in_the_big_vie
     _frames_painted(qtbot, win, 3)
     assert win.view._result.camera == "side", "the big view follows the camera clicked"
     qtbot.waitUntil(lambda: "<b>side</b>" in win.counts.counts_label.text(), timeout=10_000)
+    # a recipe that leaves side out: side says so where its verdict was, in the strip and the big view
+    win.line.choose_recipe(Recipe(5, "top only", (("judged_cameras", ("top",)),)))
+    side = win.cameras.views[1]
+    qtbot.waitUntil(lambda: side.state == LEFT_OUT and win.view.state == LEFT_OUT, timeout=10_000)
+    assert win.cameras.views[0].state is None and win.cameras.views[2].state == LEFT_OUT
+    win.line.choose_recipe(Recipe(6, "every camera", ()))
+    qtbot.waitUntil(lambda: side.state is None and win.view.state is None, timeout=10_000)
     win.line_panel.source_edit.editingFinished.emit()  # leaving the field as it is keeps the cameras
     assert len(win.line.cameras) == 3
     win.line_panel.source_edit.setText("synthetic:fps=15")
