@@ -244,7 +244,8 @@ class Line:
 
     def choose_recipe(self, recipe: Recipe) -> None:
         """From the next frame on, new parts are judged by ``recipe``; parts already in view keep
-        theirs. Safe from any thread; a recipe naming a class the model lacks is a ``ConfigError``."""
+        theirs. Safe from any thread; a recipe naming a class the model lacks, or a camera the line
+        lacks, is a ``ConfigError``."""
         recipe.check(self.model.names.values(), [c.name for c in self.cameras])
         recipe.apply(self.config)
         self._next_recipe = recipe
@@ -301,7 +302,7 @@ class Line:
         judging = _JudgingThread(self._judge, on_result) if several else None
         failure: BaseException | None = None
         # the objects alive now (torch and the model: millions) are left out of the garbage
-        # collector's full passes while the line runs: each pass walked them all, a stall of 80-190 ms
+        # collector's full passes while the line runs: each pass walked them all, a stall of 80-215 ms
         # that dropped frames; they rejoin at the end, so a cycle among them that died is still freed
         gc.freeze()
         try:
@@ -370,10 +371,11 @@ class Line:
 
     def _enough(self, frames: int | None) -> bool:
         """Each camera inspected ``frames``, has no more to give, or is left out by the recipe."""
+        if frames is None:
+            return False
         judged = self._judged_cameras()
-        return frames is not None and all(
-            c.taken >= frames or c.slot.closed or (judged and c.name not in judged) for c in self.cameras
-        )
+        left_out = {c.name for c in self.cameras if judged and c.name not in judged}
+        return all(c.taken >= frames or c.slot.closed or c.name in left_out for c in self.cameras)
 
     def _judged_cameras(self) -> tuple[str, ...]:
         """The cameras whose frames the next batch takes (none named: all): those of the recipe

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QRadioButton,
 )
 
-from inspector.inference.frame_pipeline import CompileProgress
 from inspector.line.line import Line
 from inspector.line.switch import (
     CANCELLED,
@@ -30,6 +29,7 @@ from inspector.line.switch import (
     PROGRESS,
     READY,
     SWAPPED,
+    CompileProgress,
     SwitchEvent,
 )
 from inspector.ui.elided_label import ElidedLabel
