@@ -381,7 +381,7 @@ class Line:
         """The cameras whose frames the next batch takes (none named: all): those of the recipe
         coming into force with it, if one was chosen, so no frame of a camera it leaves out is judged."""
         recipe = self._next_recipe
-        return (recipe.apply(self.config) if recipe is not None else self.config).judged_cameras
+        return recipe.cameras if recipe is not None else self.config.judged_cameras
 
     def _detect(self, batch: list[tuple[Camera, Frame, bool]]) -> tuple[float, list[Inspected]]:
         """One batch through the engine: the backend switch acts on its boundary, the frames of

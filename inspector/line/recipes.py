@@ -51,10 +51,15 @@ class Recipe:
     def label(self) -> str:
         return f"{self.number} · {self.name}"
 
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras whose frames it judges (none named: every camera)."""
+        return dict(self.settings).get("judged_cameras", ())
+
     def apply(self, config: LineConfig) -> LineConfig:
         """``config`` with this recipe's settings (every camera, unless it lists some); raises
         ``ConfigError`` on a value out of range."""
-        return config.with_(**{"judged_cameras": (), **dict(self.settings)})
+        return config.with_(**{**dict(self.settings), "judged_cameras": self.cameras})
 
     def check(self, names: Iterable[str], cameras: Iterable[str]) -> None:
         """Refuse a recipe that names a class the model does not have (it would never match), or a

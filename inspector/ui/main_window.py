@@ -307,8 +307,11 @@ class MainWindow(QMainWindow):
     def _show_left_out(self) -> None:
         """A camera the recipe in force leaves out says so where its verdict would be (its last
         verdict is not current), and is live again with the next recipe that judges it."""
-        judged = self.line.config.judged_cameras if self.line is not None else ()
-        for index, camera in enumerate(self.line.cameras if self.line is not None else ()):
+        line = self.line
+        if line is None:
+            return
+        judged = line.config.judged_cameras
+        for index, camera in enumerate(line.cameras):
             out = bool(judged) and camera.name not in judged
             views = self.cameras.views[index : index + 1] + ([self.view] if index == self._camera else [])
             for view in views:
