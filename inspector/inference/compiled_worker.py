@@ -261,7 +261,7 @@ def _infer(
     with torch.inference_mode():
         pipeline.set_thresholds(*thresholds)
         out = pipeline(rows)
-        out_buf[:, : out.shape[1]].copy_(out, non_blocking=True)
+        out_buf[: len(out), : out.shape[1]].copy_(out, non_blocking=True)
         if out.is_cuda:
             torch.cuda.current_stream(out.device).synchronize()
     return out.shape[1]

@@ -2,9 +2,9 @@
 
 At batch 1 YOLO is bound by kernel launches, not arithmetic, so the win comes from launching the
 whole frame at once: Inductor fuses the letterbox into a few kernels, and on CUDA the function is
-recorded as one CUDA graph by ``torch.cuda.graph`` (at batch 1, one per row of the frame pool).
-The graphs are captured by hand (not by ``mode="reduce-overhead"``'s graph trees), so they can be
-built and replayed in any thread.
+recorded as one CUDA graph by ``torch.cuda.graph`` (at batch 1, one per row of the frame pool; for
+a larger batch, one per batch size of ``graph_sizes``). The graphs are captured by hand (not by
+``mode="reduce-overhead"``'s graph trees), so they can be built and replayed in any thread.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from tempfile import mkdtemp
 
 import torch
 from torch._dynamo import config as dynamo_config
+from torch._inductor import config as inductor_config
 
 from inspector.errors import ConfigError
 from inspector.inference.calibration import CalibrationFrames
-from inspector.inference.model import DetectorModel, Predictions, first_line
+from inspector.inference.model import DetectorModel, Predictions, first_line, keep_anchors
 from inspector.inference.openvino_network import OpenVinoNetwork
 from inspector.inference.postprocess import decide_in_graph, top_candidates, undecided
 from inspector.inference.preprocess import letterbox_geometry, letterbox_on_host, letterbox_tensor
@@ -71,6 +72,14 @@ PIPELINE_MODES: dict[str, PipelineMode] = {
         int8=True,
     ),
 }
+
+
+def graph_sizes(batch: int) -> list[int]:
+    """The batch sizes a pipeline for up to ``batch`` frames records a CUDA graph for: the powers
+    of two from 2 below it, and ``batch``. A call runs the smallest that holds its frames, so a batch
+    of 20 costs a graph of 32, not of 64 (a graph costs its whole size, however few frames it holds)."""
+    sizes = [1 << k for k in range(1, batch.bit_length()) if 1 << k < batch]
+    return [*sizes, batch] if batch > 1 else [1]
 
 
 def default_mode(device_type: str) -> str:
@@ -130,7 +139,8 @@ class FramePipeline:
     the device's address space, so the letterbox kernel reads each frame over the bus itself: no copy
     is launched and only the pixels it samples cross (a third of a 1080p frame at 640; 0.11-0.13 ms a
     frame less than copying it first, H100). At batch 1 every row gets a graph of its own; a larger
-    batch has one graph over the whole pool, which takes its rows from a small index on the device.
+    batch has a graph over the whole pool for each of ``graph_sizes``, which takes its rows from a
+    small index on the device. Their function is compiled once, for any batch size from 2 on.
     """
 
     def __init__(
@@ -151,14 +161,16 @@ class FramePipeline:
         self.device = model.device
         self.frames = frames
         self.each_row = self.device.type == "cuda" and batch == 1
-        self.rows: torch.Tensor | None = None  # the rows a batched graph reads, in batch order
+        # per batch size, the rows its graph reads, in batch order (a batched pipeline on a GPU only)
+        self.rows: list[torch.Tensor] = []
         if self.device.type == "cpu":
             self.inputs = [frames[:batch]]
         elif self.each_row:
             self.inputs = [mapped_on_device(frames[row : row + 1], self.device) for row in range(len(frames))]
         else:
             self.inputs = [mapped_on_device(frames, self.device)]
-            self.rows = torch.zeros(batch, dtype=torch.long, device=self.device)
+            device = self.device
+            self.rows = [torch.zeros(size, dtype=torch.long, device=device) for size in graph_sizes(batch)]
         self._predictions: Callable[[torch.Tensor], torch.Tensor] = Predictions(model.network)
         # read by the graph on every replay, so new thresholds need no new compile
         self._thresholds_set = (0.25, 0.7)  # conf, iou: the engine's defaults until it sends its own
@@ -217,30 +229,41 @@ class FramePipeline:
         on_gpu = self.device.type == "cuda"
         fn = self._network_only
         if on_gpu:
-            fn = self._whole_frame if self.rows is None else self._whole_batch
+            fn = self._whole_batch if self.rows else self._whole_frame
+        # what each run reads: a row of its own at batch 1 on a GPU, a batch size's rows above that
+        inputs = [(self.inputs[0], rows) for rows in self.rows] or [(frame, None) for frame in self.inputs]
 
-        def args(frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        def args(frame: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
             if not on_gpu:
                 return (self._letterbox(frame),)
-            return (frame, self.thresholds) if self.rows is None else (frame, self.rows, self.thresholds)
+            return (frame, self.thresholds) if rows is None else (frame, rows, self.thresholds)
 
+        network = self.model.network
         with torch.inference_mode():
+            example = args(*inputs[-1])  # the largest batch
+            if len(self.rows) > 1:  # one compile serves every batch size (1 would be specialised apart)
+                torch._dynamo.mark_dynamic(example[1], 0, min=2, max=len(example[1]))
             report("tracing", 0.05, "eager reference run")
-            fn(*args(self.inputs[0]))  # the Detect head builds its anchors here, outside the trace
+            keep_anchors(network, False)  # built anew for this frame size by the next call
+            fn(*example)  # the Detect head builds its anchors here, outside the trace
+            if len(self.rows) > 1:
+                keep_anchors(network, True)  # for every batch size
             detail = "no compile needed"
             if self.mode.openvino:
-                detail = self._openvino(args(self.inputs[0])[0], saved, report)
+                detail = self._openvino(example[0], saved, report)
             elif self.mode.inductor is not None:
-                fn, detail = self._compiled(fn, args(self.inputs[0]), saved, report)
+                fn, detail = self._compiled(fn, example, saved, report)
             if self.mode.cuda_graph and on_gpu:
-                report("capturing graphs", 0.85, f"{len(self.inputs)} CUDA graphs of the whole frame")
+                sizes = ", ".join(str(len(rows)) for rows in self.rows)
+                what = f"for batches of {sizes}" if self.rows else "of the whole frame"
+                report("capturing graphs", 0.85, f"{len(inputs)} CUDA graphs {what}")
                 # one memory pool for all: they run one at a time, and a call's output is only
                 # good until the next call, so one graph's scratch may be another's output
                 # (yolo11n, seven graphs: the prepare took 318 MiB this way, 474 with a pool each)
                 pool = torch.cuda.graph_pool_handle()
-                self._runs = [capture_graph(fn, *args(frame), pool=pool) for frame in self.inputs]
+                self._runs = [capture_graph(fn, *args(*run_inputs), pool=pool) for run_inputs in inputs]
             else:
-                self._runs = [_each_call(fn, args, frame) for frame in self.inputs]
+                self._runs = [_each_call(fn, args, *run_inputs) for run_inputs in inputs]
             report("warm-up runs", 0.95)
             for run in self._runs:
                 for _ in range(3):
@@ -286,7 +309,10 @@ class FramePipeline:
                 problem = f"; the saved one was unusable ({type(exc).__name__}: {first_line(exc)})"
         report("compiling kernels", 0.15, f"{self.mode_name}: {self.mode.help}")
         before = _graph_cache_counts()
-        with dynamo_config.patch(enable_aot_compile=True):  # off by default before torch 2.14
+        # Inductor lays convolutions out channels-last for cuDNN's tensor cores, except where the
+        # batch is a variable: forced here, as the batched graphs are otherwise much slower
+        batched = inductor_config.patch(force_layout_optimization=len(self.rows) > 1)
+        with dynamo_config.patch(enable_aot_compile=True), batched:  # aot: off by default before 2.14
             compiled = torch.compile(fn, fullgraph=True, dynamic=False, mode=self.mode.inductor)
             try:
                 ahead = compiled.aot_compile((args, {}))
@@ -307,15 +333,18 @@ class FramePipeline:
         return compiled, detail + problem
 
     def __call__(self, rows: Sequence[int]) -> torch.Tensor:
-        """Run the frames in these rows of ``frames``, one per batch entry; with fewer rows than the
-        batch, the entries after them are the first frame again (their candidates are not read)."""
+        """Run the frames in these rows of ``frames``, one per batch entry. On a GPU the output has
+        the entries of the smallest graph that holds them; wherever there are more entries than rows,
+        those after them are the first frame again (their candidates are not read)."""
         if not self._runs:
             raise RuntimeError("frame pipeline used before prepare()")
         if self.each_row:
             return self._runs[rows[0]]()
-        if self.rows is not None:
-            self.rows.copy_(torch.tensor([*rows, *[rows[0]] * (len(self.rows) - len(rows))]))
-            return self._runs[0]()
+        if self.rows:
+            run = next(i for i, size in enumerate(self.rows) if len(size) >= len(rows))
+            fill = len(self.rows[run]) - len(rows)
+            self.rows[run].copy_(torch.tensor([*rows, *[rows[0]] * fill]))
+            return self._runs[run]()
         for target, row in zip(self.inputs[0], rows, strict=False):
             source = self.frames[row]
             if target.data_ptr() != source.data_ptr():  # the first rows are the input
@@ -324,10 +353,13 @@ class FramePipeline:
 
 
 def _each_call(
-    fn: Callable[..., torch.Tensor], args: Callable[[torch.Tensor], tuple], frame: torch.Tensor
+    fn: Callable[..., torch.Tensor],
+    args: Callable[..., tuple],
+    frame: torch.Tensor,
+    rows: torch.Tensor | None,
 ) -> Callable[[], torch.Tensor]:
     """``fn`` on ``frame`` with its arguments made at each call (the CPU letterboxes the frame then)."""
-    return lambda: fn(*args(frame))
+    return lambda: fn(*args(frame, rows))
 
 
 class _HostBytes:

@@ -104,6 +104,26 @@ class Predictions(nn.Module):
         return out[0] if isinstance(out, tuple | list) else out
 
 
+class _EveryShape:
+    """Stands in for the Detect head's last input shape, equal to every shape: the head then keeps
+    the anchors it has whatever the batch (its own test compares the batch too, which would tie a
+    compiled function to one batch size)."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+
+def keep_anchors(network: nn.Module, keep: bool) -> None:
+    """With ``keep``, the Detect head keeps the anchors of its last input for every later input (of
+    that frame size only!); without, it builds them anew on the next call."""
+    network.model[-1].shape = _EveryShape() if keep else None
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's message cut to one line for the operator (ultralytics and torch write pages,
     and ultralytics starts some with "ERROR" and an emoji a plain font cannot draw). A first line

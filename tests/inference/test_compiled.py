@@ -25,7 +25,7 @@ from inspector.inference import backends, compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compiled_worker import compiled_marker, saved_function
 from inspector.inference.engine import Engine
-from inspector.inference.frame_pipeline import mapped_on_device
+from inspector.inference.frame_pipeline import graph_sizes, mapped_on_device
 from inspector.inference.model import load_detector
 from inspector.lab.evaluation import match
 from inspector.paths import demo_model_path
@@ -294,11 +294,11 @@ def test_a_mapped_frame_is_read_by_the_device_where_it_lies():
 @pytest.mark.slow
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("batch", [1, 5])
 def test_compiled_cuda_1080p_frames_agree_read_in_place_alone_or_as_a_batch(batch):
     """1080p at 640 is the odd whole factor 3 (a strided letterbox); frames are read where they lie
-    in the pool, alone (a graph per row) or as a batch (one graph, rows picked on the device), a full
-    batch and a short one; a frame from outside the pool is copied into it first."""
+    in the pool, alone (a graph per row) or as batches of every size up to the largest (a graph per
+    size of ``graph_sizes``, rows picked on the device); a frame from outside the pool is copied in."""
     model = load_detector(demo_model_path(), torch.device("cuda"))
     line = SyntheticConveyor(seed=13, width=1920, height=1080, fps=0)
     eager = Engine(model, imgsz=640)
@@ -312,11 +312,21 @@ def test_compiled_cuda_1080p_frames_agree_read_in_place_alone_or_as_a_batch(batc
         assert len({backend.frame_pool.index_of(f) for f in frames} - {None}) == 4
         frames.append(line.render(180).image.copy())  # from outside the pool
         assert backend.frame_pool.index_of(frames[-1]) is None
-        groups = [frames[start : start + batch] for start in range(0, len(frames), batch)]
+        groups = [frames[-size:] for size in range(1, batch + 1)] if batch > 1 else [[f] for f in frames]
+        for group in groups:  # each size's graph answers for its own frames only
+            assert len(backend(group, 0.25, 0.7).candidates) == len(group)
         pairs = [zip(eager.detect_batch(g), compiled.detect_batch(g), strict=True) for g in groups]
         assert sum(_same_detections(ref, out) for group in pairs for ref, out in group) >= 5
     finally:
         backend.close()
+
+
+def test_a_batch_gets_the_smallest_graph_that_holds_it():
+    assert graph_sizes(1) == [1]
+    assert graph_sizes(2) == [2]
+    assert graph_sizes(5) == [2, 4, 5]
+    assert graph_sizes(64) == [2, 4, 8, 16, 32, 64]
+    assert graph_sizes(96) == [2, 4, 8, 16, 32, 64, 96]
 
 
 def test_the_compile_key_reads_bytecode_where_no_source_is_shipped(monkeypatch):

@@ -8,6 +8,7 @@ from inspector.inference.model import (
     DepthwiseConv2d,
     ModelLoadError,
     depthwise_off_cudnn,
+    keep_anchors,
     load_detector,
     uses_onednn,
 )
@@ -28,6 +29,21 @@ def test_yaml_builds_a_model_and_yolo26_uses_its_end_to_end_head():
     assert not load_detector("yolov8n.yaml", CPU).end2end
     assert load_detector("yolo26n.yaml", CPU).end2end
     assert not load_detector("yolo26n.yaml", CPU, end2end=False).end2end
+
+
+def test_kept_anchors_serve_every_batch_size_of_their_frame_size_and_only_that():
+    network = load_detector(demo_model_path(), CPU).network
+    x = torch.rand(3, 3, 96, 160)
+    with torch.inference_mode():
+        alone = [network(x[i : i + 1])[0] for i in range(3)]
+        network(x[:2])
+        anchors = network.model[-1].anchors
+        keep_anchors(network, True)
+        assert torch.allclose(network(x)[0], torch.cat(alone), atol=1e-4)  # 3 frames on the anchors of 2
+        assert network.model[-1].anchors is anchors  # not rebuilt
+        keep_anchors(network, False)
+        other = torch.rand(1, 3, 128, 128)
+        assert network(other)[0].shape[2] == (128 // 8) ** 2 + (128 // 16) ** 2 + (128 // 32) ** 2
 
 
 def test_missing_checkpoint(tmp_path):
