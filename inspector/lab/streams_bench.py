@@ -5,7 +5,8 @@ to feed many cameras live) and each camera replays them at its rate from its own
 every frame into the compiled backend's shared pool as a camera's decoder would. The line is the
 station's own (``Station.build_line``): each pass takes the newest frame of every camera that has
 one and runs them as one batch. Beside it, per N: ultralytics' ``predict`` on a list of N frames,
-and the floor (the compiled forward alone at batch N); and what decoding the cameras' H.264 would
+and the floor (the compiled forward alone at batch N), and the line's backend on full batches of N
+to compare with it; and what decoding the cameras' H.264 would
 cost this host's CPU.
 """
 
@@ -23,6 +24,9 @@ import numpy as np
 import torch
 
 from inspector.capture.base import Frame, FrameBuffers, make_frame
+from inspector.inference.backends import CompiledBackend
+from inspector.inference.engine import Engine
+from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import load_detector
 from inspector.inference.preprocess import letterbox_geometry
 from inspector.lab.bench import (
@@ -45,6 +49,7 @@ WARM_S = 2.0  # after the compile, before the timed stretch: pools, graphs and t
 # what each camera replays: 3 s of the line's frames in a row, so its tracker follows parts as they
 # move on a belt (a short loop would have every part jump back, and be lost and found, each time round)
 REPLAY_FRAMES = 90
+OURS = "inspector compiled"  # the line's backend on full batches, beside the floor
 
 
 class ReplayCamera:
@@ -124,8 +129,8 @@ def measure_streams(
         finally:
             station.close()
     for n in counts:
-        say(f"beside {n} cameras: ultralytics predict on a list of {n} frames, and the floor")
-        report["beside"][str(n)] = _beside(opts, model, frames, input_hw, n)
+        say(f"beside {n} cameras: the line's backend on full batches, ultralytics predict, the floor")
+        report["beside"][str(n)] = _beside(opts, model, frames, input_hw, n, mode)
     report["decode"] = decode_cost(frames, say)
     return report
 
@@ -184,15 +189,35 @@ def _gpu_memory_used_mib(line: Line) -> float | None:
     return round((total - free) / 2**20, 1)
 
 
-def _beside(opts: BenchOptions, model, frames: list[np.ndarray], input_hw: tuple[int, int], n: int) -> dict:
-    """Per call of ``n`` frames: ultralytics' ``predict`` on the list, and the forward floor."""
-    contenders = {"floor": forward_floor(model, input_hw, n)}
-    if opts.ultralytics:
-        contenders["ultralytics predict"] = ultralytics_predict(opts, None)
-    batches = bench_batches(frames, n)
-    iters = max(5, min(opts.iters, 2000 // n))
-    stats, _ = time_interleaved(contenders, batches, iters, warmup=3, rounds=1)
+def _beside(
+    opts: BenchOptions, model, frames: list[np.ndarray], input_hw: tuple[int, int], n: int, mode: str
+) -> dict:
+    """Per call of ``n`` frames: the line's compiled backend on a full batch (its frames in the
+    worker's pool, as the cameras put them), ultralytics' ``predict`` on the list, and the floor."""
+    backend = CompiledBackend(model, opts.imgsz, mode, pool_slots=len(frames))
+    try:
+        backend.prepare(frames[0].shape[:2], batch=n)  # the line's compile, from the cache it left
+        engine = Engine(model, imgsz=opts.imgsz, conf=opts.conf, iou=opts.iou)
+        engine.use(backend)
+        pooled = dict(zip(map(id, frames), _pooled(frames, backend.frame_pool), strict=True))
+        contenders = {OURS: lambda batch: engine.detect_batch([pooled[id(f)] for f in batch])}
+        contenders["floor"] = forward_floor(model, input_hw, n)
+        if opts.ultralytics:
+            contenders["ultralytics predict"] = ultralytics_predict(opts, None)
+        batches = bench_batches(frames, n)
+        iters = max(5, min(opts.iters, 2000 // n))
+        stats, _ = time_interleaved(contenders, batches, iters, warmup=3, rounds=1)
+    finally:
+        backend.close()
     return {name: {"p50_ms": s["p50"], "fps": s["fps"]} for name, s in stats.items()}
+
+
+def _pooled(frames: list[np.ndarray], pool: FramePool) -> list[np.ndarray]:
+    """``frames`` copied into slots of ``pool``, as a camera's decoder writes them."""
+    pooled = [pool.acquire(frame.shape) for frame in frames]
+    for slot, frame in zip(pooled, frames, strict=True):
+        slot[...] = frame
+    return pooled
 
 
 def decode_cost(frames: list[np.ndarray], say: Say) -> dict[str, Any]:
@@ -293,11 +318,11 @@ def format_streams(report: dict[str, Any]) -> str:
         )
     held = [int(n) for n, r in report["streams"].items() if r["holds"]]
     lines.append(f"largest number of cameras held: {max(held) if held else 'none'}")
-    lines.append("per call of N frames     p50 ms    frames/s   ours (pre+infer+post) / floor")
+    lines.append(f"per call of N frames     p50 ms    frames/s   / floor ({OURS} on full batches)")
     for n, b in report["beside"].items():
-        ours = sum(report["streams"][n]["stage_p50_ms"].values())
+        floor = b["floor"]["p50_ms"]
         for name, v in b.items():
-            ratio = f"{ours / v['p50_ms']:.2f}x" if name == "floor" and v["p50_ms"] else ""
+            ratio = f"{v['p50_ms'] / floor:.2f}x" if name == OURS and floor else ""
             lines.append(f"  N={n:<4} {name:<20}{v['p50_ms']:>8.2f}{v['fps']:>11.0f}   {ratio}")
     d = report["decode"]
     if "error" in d:

@@ -54,12 +54,14 @@ def test_cameras_replayed_through_one_line_are_counted_and_timed():
         assert 0 < r["capture_to_result_p50_ms"] <= r["capture_to_result_p99_ms"]
         assert 2.0 <= r["fps_per_stream_mean"] <= 6.0, r  # 4 frames/s each, counted over 2 s
         assert r["frames"] >= int(n) * 4, r
-        assert set(report["beside"][n]) == {"floor", "ultralytics predict"}
+        assert set(report["beside"][n]) == {"inspector compiled", "floor", "ultralytics predict"}
     decode = report["decode"]
     assert decode["codec"] == "H.264" and decode["frames"] >= 64, decode  # PyAV writes it where OpenCV cannot
     assert decode["ms_per_frame_one_thread"] > 0 and decode["cpu_ms_per_frame"] > 0
     table = format_streams(report)
     assert "largest number of cameras held" in table and "N=3" in table
+    ratio = report["beside"]["3"]["inspector compiled"]["p50_ms"] / report["beside"]["3"]["floor"]["p50_ms"]
+    assert f"{ratio:.2f}x" in table
     assert bench_frames(320, 240, 1)[0].shape == (240, 320, 3)
 
 
