@@ -37,6 +37,7 @@ from inspector.inference.compiled_worker import (
     compiled_marker,
     new_mailbox,
     serve,
+    spin_for,
     wait_for,
 )
 from inspector.inference.frame_pipeline import (
@@ -169,6 +170,7 @@ class CompiledBackend:
         self._cancelled = False
         self._cancel_event: threading.Event | None = None
         self._calibration: CalibrationFrames | None = None  # while an INT8 compile collects frames
+        self._spin_s = spin_for(model.device)  # how long a frame's answer is polled for first
 
     @property
     def label(self) -> str:
@@ -336,8 +338,8 @@ class CompiledBackend:
             box[THRESHOLDS : THRESHOLDS + 2] = conf, iou
             box[ROWS:] = rows + [-1] * (self.batch - len(rows))  # a smaller batch leaves entries unused
             self._bell.asked.release()
-            process = self._process
-            if not wait_for(self._bell.answered, lambda: not process.is_alive(), FRAME_TIMEOUT_S):
+            alive = self._process.is_alive
+            if not wait_for(self._bell.answered, lambda: not alive(), FRAME_TIMEOUT_S, self._spin_s):
                 self._give_up_on_worker()
             if box[FAILED]:
                 raise RuntimeError(f"compiled worker: {self._receive(FRAME_TIMEOUT_S)[1]}")

@@ -39,7 +39,7 @@ from inspector.inference.openvino_network import openvino_version
 from inspector.inference.threads import limit_cpu_threads
 from inspector.stop_signals import ignore_stop_signals
 
-SPIN_S = 0.002  # how long a side busy-polls for the other's signal before it blocks
+SPIN_S = 0.002  # how long a side busy-polls for the other's signal before it blocks (GPU only)
 ALIVE_CHECK_S = 0.5  # a blocked side looks this often whether the other one is still there
 THRESHOLDS, CANDIDATES, WORKER_MS, FAILED, LETTERBOX_MS, ROWS = 0, 2, 3, 4, 5, 6  # the mailbox's fields
 
@@ -64,11 +64,19 @@ def new_mailbox(batch: int) -> torch.Tensor:
     return torch.zeros(ROWS + batch, dtype=torch.float64).share_memory_()
 
 
-def wait_for(sem: Semaphore, give_up: Callable[[], bool], timeout_s: float | None = None) -> bool:
-    """Take ``sem``: busy-polled for ``SPIN_S`` first, so a signal due soon is seen at once (a
-    process woken from a block can answer hundreds of microseconds late, more than a frame's GPU
-    work), then blocking. False when ``give_up()`` says so or ``timeout_s`` runs out."""
-    deadline = time.perf_counter() + SPIN_S
+def spin_for(device: torch.device) -> float:
+    """How long a side busy-polls before it blocks: on a GPU a frame's answer is due within a
+    millisecond, and a process woken from a block can answer hundreds of microseconds late; on a
+    CPU a frame takes milliseconds of the very cores a poll would spend (docs/PERFORMANCE.md)."""
+    return SPIN_S if device.type == "cuda" else 0.0
+
+
+def wait_for(
+    sem: Semaphore, give_up: Callable[[], bool], timeout_s: float | None = None, spin_s: float = SPIN_S
+) -> bool:
+    """Take ``sem``: busy-polled for ``spin_s`` first, so a signal due soon is seen at once, then
+    blocking. False when ``give_up()`` says so or ``timeout_s`` runs out."""
+    deadline = time.perf_counter() + spin_s
     while time.perf_counter() < deadline:
         if sem.acquire(False):
             return True
@@ -118,6 +126,7 @@ def serve(
     else:
         limit_cpu_threads()
     conn.send(("loaded",))
+    spin = spin_for(model.device)
     pipeline: FramePipeline | None = None
     frames = out_buf = None
     mailbox: np.ndarray | None = None
@@ -125,7 +134,7 @@ def serve(
     parent = multiprocessing.parent_process()
     while True:
         # one post per message: in the pipe when it holds one (written before the post), else a frame
-        if not wait_for(bell.asked, lambda: not parent.is_alive()):
+        if not wait_for(bell.asked, lambda: not parent.is_alive(), spin_s=spin):
             return
         try:
             msg = conn.recv() if conn.poll() else ("frame",)

@@ -4,6 +4,7 @@ checked where a GPU exists."""
 
 import contextlib
 import dataclasses
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -337,3 +338,14 @@ def test_the_compile_key_reads_bytecode_where_no_source_is_shipped(monkeypatch):
     monkeypatch.setattr(frame_pipeline, "__file__", "/frozen/app/inspector/inference/frame_pipeline.pyc")
     code = compiled_worker._module_code(frame_pipeline)  # as in the installer's bundle
     assert code and code != source and code == compiled_worker._module_code(frame_pipeline)
+
+
+def test_on_a_cpu_each_side_blocks_for_the_other_instead_of_polling_the_cores_it_shares():
+    """A CPU frame takes milliseconds of the very cores a poll would spend; a GPU's answer is due
+    sooner than a woken process answers, so there a side polls first."""
+    sem = multiprocessing.get_context("spawn").Semaphore(0)
+    threading.Timer(0.05, sem.release).start()
+    before = time.thread_time()
+    assert compiled_worker.wait_for(sem, lambda: False, 2.0, compiled_worker.spin_for(torch.device("cpu")))
+    assert time.thread_time() - before < 0.001  # 50 ms waited, next to none of it on a core
+    assert compiled_worker.spin_for(torch.device("cuda")) > 0
