@@ -49,7 +49,7 @@ from inspector.inference.frame_pipeline import (
 )
 from inspector.inference.frame_pool import FramePool
 from inspector.inference.model import DetectorModel, Predictions
-from inspector.inference.postprocess import select_boxes, select_candidates, to_frame_pixels
+from inspector.inference.postprocess import select_batch, select_boxes, to_frame_pixels
 from inspector.inference.preprocess import Preprocessor, letterbox_geometry
 
 COMPILE_MODES: tuple[str, ...] = tuple(PIPELINE_MODES)
@@ -184,10 +184,7 @@ class CompiledBackend:
         height, width = images[0].shape[:2]
         box = letterbox_geometry(height, width, self.imgsz, self.model.stride).letterbox
         end2end = self.model.end2end
-        found = [
-            to_frame_pixels(select_candidates(c, conf, iou, self.max_det, end2end), box)
-            for c in out.candidates
-        ]
+        found = select_batch(out.candidates, conf, iou, self.max_det, end2end, box)
         post_ms = (time.perf_counter() - t0) * 1e3
         pre_ms, infer_ms = out.transfer_ms + out.letterbox_ms, out.device_ms - out.letterbox_ms
         return BatchBoxes(found, StageTimes(pre_ms, infer_ms, post_ms))

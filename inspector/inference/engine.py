@@ -76,7 +76,7 @@ class Engine:
 
     def _detections(self, dets: np.ndarray) -> tuple[Detection, ...]:
         names = self.model.names
-        return tuple(
-            Detection(int(c), names.get(int(c), str(int(c))), float(s), *map(float, xyxy))
-            for *xyxy, s, c in dets.tolist()
+        return tuple(  # ``tolist`` gives Python floats already
+            Detection(int(c), names.get(int(c), str(int(c))), s, x1, y1, x2, y2)
+            for x1, y1, x2, y2, s, c in dets.tolist()
         )

@@ -115,6 +115,29 @@ def select_candidates(cand: np.ndarray, conf: float, iou: float, max_det: int, e
     return rows[kept.numpy()]
 
 
+def select_batch(
+    cands: np.ndarray, conf: float, iou: float, max_det: int, end2end: bool, box: Letterbox
+) -> list[np.ndarray]:
+    """Each frame's (N, 6) detections in frame pixels from a batch's (B, k, 7) rows, as
+    ``select_candidates`` then ``to_frame_pixels`` give them frame by frame. The frames the graph
+    decided are read together, a few numpy calls for the whole batch: every numpy call lets go of
+    the interpreter lock, and in a line of many cameras each let-go costs the wait to get it back.
+    A frame the graph left undecided goes through the host's NMS on its own."""
+    if not cands.shape[1]:
+        return [np.zeros((0, 6), np.float32) for _ in cands]
+    settled = (cands[:, 0, 6] >= 0).tolist()
+    kept = cands[..., 6] > 0
+    if not end2end:  # as ``select_candidates``: rows at or below ``conf`` are not read
+        kept &= cands[..., 4] > conf
+    kept[[not s for s in settled]] = False
+    rows = to_frame_pixels(cands[kept][:, :6], box)  # frame after frame, each in its rows' order
+    split = np.cumsum(kept.sum(axis=1))[:-1].tolist()
+    return [
+        found[:max_det] if done else to_frame_pixels(select_candidates(c, conf, iou, max_det, end2end), box)
+        for found, done, c in zip(np.split(rows, split), settled, cands, strict=True)
+    ]
+
+
 def to_frame_pixels(dets: np.ndarray | torch.Tensor, box: Letterbox) -> np.ndarray:
     """Undo the letterbox and clip to the frame, on the host: a few dozen rows are cheaper in
     numpy than in torch's per-operation dispatch (0.09 ms a frame that way)."""

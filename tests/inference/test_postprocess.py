@@ -3,6 +3,7 @@ import torch
 
 from inspector.inference.postprocess import (
     decide_in_graph,
+    select_batch,
     select_boxes,
     select_candidates,
     to_frame_pixels,
@@ -104,3 +105,19 @@ def test_an_end_to_end_head_is_only_thresholded_in_the_graph():
     decided = decide_in_graph(raw.float(), torch.tensor([0.25, 0.7]), end2end=True, rounds=8)
     assert decided[0, :, 6].tolist() == [1.0, 0.0, 1.0]
     assert select_candidates(decided[0].numpy(), 0.25, 0.7, 1, end2end=True).tolist() == [raw[0, 0].tolist()]
+
+
+def test_a_batch_read_at_once_gives_what_each_frame_read_alone_gives():
+    box = Letterbox(scale=0.5, left=3, top=7, frame_width=500, frame_height=300)
+    cases = ((0, 0.3, 0.5, 300, False), (1, 0.1, 0.7, 4, False), (2, 0.2, 0.6, 300, True))
+    for seed, conf, iou, max_det, end2end in cases:
+        cand = torch.cat([_dense_candidates(seed), _dense_candidates(seed + 10)])  # four frames
+        decided = decide_in_graph(cand, torch.tensor([conf, iou]), end2end, rounds=100).numpy()
+        decided[2, :, 6] = -1  # one frame the graph left to the host
+        decided[3, :, 6] = np.where(decided[3, :, 4] > 0.95, decided[3, :, 6], 0)  # one that keeps few
+        got = select_batch(decided, conf, iou, max_det, end2end, box)
+        for image, found in enumerate(got):
+            want = to_frame_pixels(select_candidates(decided[image], conf, iou, max_det, end2end), box)
+            assert found.dtype == np.float32 and np.array_equal(found, want), (seed, image)
+        assert sum(map(len, got)) > 8
+    assert [f.shape for f in select_batch(decided[:, :0], 0.25, 0.7, 300, False, box)] == [(0, 6)] * 4
