@@ -47,7 +47,8 @@ def openvino_version() -> str:
 
 
 class OpenVinoNetwork:
-    """``Predictions(model.network)`` as an OpenVINO compiled model for the CPU, for one input shape.
+    """``Predictions(model.network)`` as an OpenVINO compiled model for the CPU, for the input shape
+    of ``example`` (and any batch up to its own).
 
     Called with a contiguous float32 (N, 3, h, w) tensor, it returns the predictions as a tensor
     over OpenVINO's output buffer, which the next call overwrites. ``cache`` is this network's own
@@ -87,6 +88,8 @@ class OpenVinoNetwork:
             ov.save_model(network, cache / NETWORK, compress_to_fp16=False)
             (cache / CHOICE).write_text(json.dumps({"precision": self.precision, "why": self.why}))
         report("compiling for the CPU", 0.7, f"OpenVINO {self.precision}, {threads} thread(s)")
+        if len(example) > 1:  # any batch up to the example's: a call of fewer frames costs only theirs
+            network.reshape(ov.PartialShape([ov.Dimension(1, len(example)), *example.shape[1:]]))
         self._request = self._compile(network, self.precision).create_infer_request()
 
     def _saved(self, cache: Path, report: Reporter) -> Any | None:

@@ -3,6 +3,7 @@ keep its conversion for the next run, and survive a damaged one."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,9 +12,9 @@ from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compile_durations import CompileDurations
 from inspector.inference.compiled_worker import compile_kind, compiled_marker, saved_function
 from inspector.inference.engine import Engine
-from inspector.inference.frame_pipeline import default_mode, modes_for
+from inspector.inference.frame_pipeline import FramePipeline, default_mode, modes_for
 from inspector.inference.openvino_network import CHOICE, NETWORK
-from tests.inference.test_compiled import _agree
+from tests.inference.test_compiled import _agree, _same_detections
 
 SHAPE = (720, 1280)
 
@@ -99,3 +100,27 @@ def test_the_openvino_mode_is_refused_on_a_gpu_line(demo_model):
     on_gpu = dataclasses.replace(demo_model, device=torch.device("cuda"))
     with pytest.raises(CompileError, match=r"runs on the CPU \(--device cpu\); here choose reduce-overhead"):
         CompiledBackend(on_gpu, 160, "openvino").prepare(SHAPE)
+
+
+def test_a_batch_short_of_frames_runs_only_the_frames_it_has(demo_model, tmp_path):
+    """A camera left out by the recipe, ended or between triggers: its share of the batch is not run,
+    and the frames that are find what eager finds."""
+    line = SyntheticConveyor(seed=303, fps=0)
+    frames = [line.render(i).image for i in (15, 60, 110)]
+    pool = torch.from_numpy(np.stack(frames))
+    pipeline = FramePipeline(demo_model, pool, 224, "openvino", batch=3)
+    pipeline.prepare(saved=tmp_path / "in-process")
+    assert [len(pipeline([2, 0][:n])) for n in (1, 2)] == [1, 2]  # the network ran one, then two
+    eager = Engine(demo_model, imgsz=224, conf=0.05)
+    served = Engine(demo_model, imgsz=224, conf=0.05)
+    backend = CompiledBackend(demo_model, 224, "openvino", cache_dir=tmp_path)
+    try:
+        backend.prepare(SHAPE, batch=3)
+        served.use(backend)
+        found = 0
+        for n in (1, 2, 3):
+            pairs = zip([eager.detect(f) for f in frames[:n]], served.detect_batch(frames[:n]), strict=True)
+            found += sum(_same_detections(ref, out) for ref, out in pairs)
+        assert found >= 6
+    finally:
+        backend.close()
