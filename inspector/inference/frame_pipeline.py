@@ -335,9 +335,9 @@ class FramePipeline:
         return compiled, detail + problem
 
     def __call__(self, rows: Sequence[int]) -> torch.Tensor:
-        """Run the frames in these rows of ``frames``, one per batch entry. On a GPU the output has
-        the entries of the smallest graph that holds them; wherever there are more entries than rows,
-        those after them are the first frame again (their candidates are not read)."""
+        """Run the frames in these rows of ``frames``, one per batch entry: on a GPU as many entries
+        as the smallest graph that holds them has, in the OpenVINO modes one per row, else ``batch``.
+        Entries after the rows are the first frame again or stale (their candidates are not read)."""
         if not self._runs:
             raise RuntimeError("frame pipeline used before prepare()")
         if self.each_row:
