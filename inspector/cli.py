@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N[,N...]",
         help="time one line of N cameras of --frame frames replayed at --stream-fps, per N (the first "
-        "of --modes), beside ultralytics predict on N frames and the compiled forward at batch N",
+        "of --modes), beside its backend on full batches of N, ultralytics predict on N frames and "
+        "the compiled forward at batch N",
     )
     bench.add_argument("--stream-fps", type=float, default=30.0, help="with --streams: each camera's rate")
     bench.add_argument("--stream-seconds", type=float, default=10.0, help="with --streams: timed per N")
