@@ -102,6 +102,7 @@ def test_the_openvino_mode_is_refused_on_a_gpu_line(demo_model):
         CompiledBackend(on_gpu, 160, "openvino").prepare(SHAPE)
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the in-process conversion's trace
 def test_a_batch_short_of_frames_runs_only_the_frames_it_has(demo_model, tmp_path):
     """A camera left out by the recipe, ended or between triggers: its share of the batch is not run,
     and the frames that are find what eager finds."""
