@@ -191,6 +191,12 @@ class FramePipeline:
             return x
         return letterbox_tensor(frame, self.geometry, self.model.dtype, rows)
 
+    @property
+    def _variable_batch(self) -> bool:
+        """Graphs of several batch sizes from one compile, the batch a variable of it from 2 on
+        (1 would be specialised apart)."""
+        return len(self.rows) > 1
+
     def set_thresholds(self, conf: float, iou: float) -> None:
         """The confidence and IoU thresholds of the NMS in the graph, from the next call on."""
         if (conf, iou) != self._thresholds_set:
@@ -243,12 +249,12 @@ class FramePipeline:
         network = self.model.network
         with torch.inference_mode():
             example = args(*inputs[-1])  # the largest batch
-            if len(self.rows) > 1:  # one compile serves every batch size (1 would be specialised apart)
+            if self._variable_batch:
                 torch._dynamo.mark_dynamic(example[1], 0, min=2, max=len(example[1]))
             report("tracing", 0.05, "eager reference run")
             keep_anchors(network, False)  # built anew for this frame size by the next call
             fn(*example)  # the Detect head builds its anchors here, outside the trace
-            if len(self.rows) > 1:
+            if self._variable_batch:
                 keep_anchors(network, True)  # for every batch size
             detail = "no compile needed"
             if self.mode.openvino:
@@ -267,7 +273,8 @@ class FramePipeline:
             else:
                 self._runs = [_each_call(fn, args, *run_inputs) for run_inputs in inputs]
             report("warm-up runs", 0.95)
-            for run in self._runs:
+            # every graph on a GPU; on a CPU the largest batch, which the smaller ones' calls share
+            for run in self._runs if on_gpu else self._runs[-1:]:
                 for _ in range(3):
                     run()
             if on_gpu:
@@ -313,7 +320,7 @@ class FramePipeline:
         before = _graph_cache_counts()
         # Inductor lays convolutions out channels-last for cuDNN's tensor cores, except where the
         # batch is a variable: forced here, as the batched graphs are otherwise much slower
-        batched = inductor_config.patch(force_layout_optimization=len(self.rows) > 1)
+        batched = inductor_config.patch(force_layout_optimization=self._variable_batch)
         with dynamo_config.patch(enable_aot_compile=True), batched:  # aot: off by default before 2.14
             compiled = torch.compile(fn, fullgraph=True, dynamic=False, mode=self.mode.inductor)
             try:
