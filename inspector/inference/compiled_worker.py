@@ -33,7 +33,7 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 
 from inspector.inference import frame_pipeline, openvino_network, postprocess, preprocess
 from inspector.inference import model as model_module
-from inspector.inference.frame_pipeline import FramePipeline
+from inspector.inference.frame_pipeline import DECIDED_ROWS, FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
 from inspector.inference.openvino_network import openvino_version
 from inspector.inference.threads import limit_cpu_threads
@@ -264,16 +264,29 @@ def _infer(
     out_buf: torch.Tensor,
     thresholds: tuple[float, float],
 ) -> int:
-    """Run the frames in ``rows`` of the shared frames, put the candidates in ``out_buf``."""
+    """Run the frames in ``rows`` of the shared frames, put the candidates in ``out_buf`` as (n, k, 7)
+    from its start; returns k. On a GPU only the rows the graph decided cross back, unless it left a
+    frame of the batch to the host, which needs them all."""
     if pipeline is None:
         raise RuntimeError("no compiled pipeline is ready")
     with torch.inference_mode():
         pipeline.set_thresholds(*thresholds)
         out = pipeline(rows)
-        out_buf[: len(out), : out.shape[1]].copy_(out, non_blocking=True)
-        if out.is_cuda:
-            torch.cuda.current_stream(out.device).synchronize()
-    return out.shape[1]
+        k = min(DECIDED_ROWS, out.shape[1]) if out.is_cuda else out.shape[1]
+        answer = _copy_rows(out, k, out_buf)
+        if k < out.shape[1] and not bool((answer[: len(rows), 0, 6] >= 0).all()):
+            k = out.shape[1]
+            _copy_rows(out, k, out_buf)
+    return k
+
+
+def _copy_rows(out: torch.Tensor, k: int, out_buf: torch.Tensor) -> torch.Tensor:
+    """The first ``k`` rows of each frame of ``out`` into the start of ``out_buf``, as (n, k, 7)."""
+    answer = out_buf.view(-1)[: len(out) * k * out.shape[2]].view(len(out), k, out.shape[2])
+    answer.copy_(out[:, :k], non_blocking=True)
+    if out.is_cuda:
+        torch.cuda.current_stream(out.device).synchronize()
+    return answer
 
 
 def _pin(buf: torch.Tensor) -> None:

@@ -30,6 +30,9 @@ from inspector.inference.threads import inference_threads
 
 MAX_CANDIDATES = 1000  # rows handed to NMS; ultralytics' own cap is 30000, never reached at batch 1
 NMS_ROUNDS = 8  # the demo model's frames settle in 2-4 (see ``decide_in_graph``)
+# rows the NMS in the graph compares (the demo line's frames: at most 71 above the default conf);
+# a frame with more above ``conf`` goes to the host's NMS over all ``MAX_CANDIDATES``
+DECIDED_ROWS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +218,7 @@ class FramePipeline:
         return self._decided(self._letterbox(pool, rows), thresholds)
 
     def _decided(self, x: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-        return decide_in_graph(self._candidates(x), thresholds, self.model.end2end, NMS_ROUNDS)
+        return decide_in_graph(self._candidates(x), thresholds, self.model.end2end, NMS_ROUNDS, DECIDED_ROWS)
 
     def _network_only(self, x: torch.Tensor) -> torch.Tensor:
         """The CPU's function: OpenCV's letterbox (the eager backend's own, bit for bit) before it,

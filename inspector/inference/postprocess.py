@@ -58,7 +58,9 @@ def top_candidates(raw: torch.Tensor, k: int, end2end: bool) -> torch.Tensor:
     return torch.cat([xyxy, top.float()[..., None], classes.gather(1, index).float()[..., None]], dim=2)
 
 
-def decide_in_graph(cand: torch.Tensor, thresholds: torch.Tensor, end2end: bool, rounds: int) -> torch.Tensor:
+def decide_in_graph(
+    cand: torch.Tensor, thresholds: torch.Tensor, end2end: bool, rounds: int, decided: int | None = None
+) -> torch.Tensor:
     """Greedy per-class NMS over ``top_candidates`` as fixed-shape tensor arithmetic, so it runs
     inside the frame's CUDA graph: (N, k, 6) → (N, k, 7), the last column 1 for a kept row, 0 for
     a dropped one, and -1 on every row of an image it could not settle (the host then does NMS).
@@ -68,24 +70,37 @@ def decide_in_graph(cand: torch.Tensor, thresholds: torch.Tensor, end2end: bool,
     from "all kept" and applying that rule to every box at once, round after round, reaches greedy
     NMS's answer once a round changes nothing (each round settles at least one more box of every
     chain of overlaps); ``rounds`` bounds it, and an image still changing at the end is left undecided.
+
+    Only the ``decided`` best rows are compared, all pairs of them (its cost grows with the square:
+    at a batch of 64 on an H200, 1000 rows 0.94 ms, 300 0.14 ms); the candidates come best first,
+    so when the row after them is at or below ``conf`` every later one is too, and is dropped. An
+    image with more rows above ``conf`` than that (an end-to-end head's: any row after them above
+    ``conf``) is left undecided, for the host to read all its rows.
     """
+    k = cand.shape[1] if decided is None else min(decided, cand.shape[1])
     valid = cand[..., 4] > thresholds[0]
     if end2end:  # the head already chose one box per object
-        return torch.cat([cand, valid[..., None].float()], dim=2)
-    corners = cand[..., :4]
+        flags = valid.float()
+        if k < cand.shape[1]:  # a frame with a box after the rows compared is left to the host
+            flags = torch.where(valid[:, k:].any(dim=1, keepdim=True), -1.0, flags)
+        return torch.cat([cand, flags[..., None]], dim=2)
+    head, valid_head = cand[:, :k], valid[:, :k]
+    corners = head[..., :4]
     low = torch.maximum(corners[:, :, None, :2], corners[:, None, :, :2])
     high = torch.minimum(corners[:, :, None, 2:], corners[:, None, :, 2:])
     inter = (high - low).clamp(min=0).prod(dim=3)
     area = (corners[..., 2:] - corners[..., :2]).prod(dim=2)
     overlap = inter / (area[:, :, None] + area[:, None, :] - inter)  # IoU as torchvision computes it
-    k = cand.shape[1]
     higher = torch.ones((k, k), dtype=torch.bool, device=cand.device).tril(-1)  # [i, j]: j ranks above i
-    same_class = cand[..., 5][:, :, None] == cand[..., 5][:, None, :]
-    beaten = (overlap > thresholds[1]) & same_class & higher & valid[:, None, :]
-    keep = previous = valid
+    same_class = head[..., 5][:, :, None] == head[..., 5][:, None, :]
+    beaten = (overlap > thresholds[1]) & same_class & higher & valid_head[:, None, :]
+    keep = previous = valid_head
     for _ in range(rounds):
-        previous, keep = keep, valid & ~(beaten & keep[:, None, :]).any(dim=2)
+        previous, keep = keep, valid_head & ~(beaten & keep[:, None, :]).any(dim=2)
     settled = (keep == previous).all(dim=1, keepdim=True)
+    if k < cand.shape[1]:  # the rows after the head: dropped, if the first of them is
+        settled &= ~valid[:, k : k + 1]
+        keep = torch.cat([keep, torch.zeros_like(valid[:, k:])], dim=1)
     return torch.cat([cand, torch.where(settled, keep.float(), -1.0)[..., None]], dim=2)
 
 

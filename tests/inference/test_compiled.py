@@ -26,7 +26,7 @@ from inspector.inference import backends, compiled_worker
 from inspector.inference.backends import CompiledBackend, CompileError
 from inspector.inference.compiled_worker import compiled_marker, saved_function
 from inspector.inference.engine import Engine
-from inspector.inference.frame_pipeline import graph_sizes, mapped_on_device
+from inspector.inference.frame_pipeline import DECIDED_ROWS, MAX_CANDIDATES, graph_sizes, mapped_on_device
 from inspector.inference.model import load_detector
 from inspector.lab.evaluation import match
 from inspector.paths import demo_model_path
@@ -254,6 +254,11 @@ def test_compiled_cuda_fp16_matches_eager(mode):
         # as they came (a graph that left them undecided would agree through the host's own NMS)
         decided = backend([frames[1].image], 0.25, 0.7).candidates[0, :, 6]
         assert (decided >= 0).all() and decided.sum() >= 1
+        assert len(decided) == DECIDED_ROWS  # only the rows the graph compared crossed back
+        # above a conf of 1e-5 lie some 600 rows of this frame, more than the graph compares: it
+        # leaves the frame to the host, and every candidate crosses
+        crowded = backend([frames[1].image], 1e-5, 0.7).candidates
+        assert crowded.shape[1] == MAX_CANDIDATES and (crowded[0, :, 6] == -1).all()
         assert backend([frames[1].image], 0.99, 0.7).candidates[0, :, 6].sum() < decided.sum()
     finally:
         backend.close()

@@ -86,6 +86,25 @@ def test_nms_in_the_graph_keeps_exactly_what_torchvision_keeps():
         assert (decide_in_graph(cand, torch.tensor([conf, iou]), False, rounds=1)[:, 0, 6] < 0).all()
 
 
+def test_nms_over_the_best_rows_alone_keeps_what_it_keeps_over_all_or_leaves_the_image_to_the_host():
+    for seed, conf, iou in ((3, 0.9, 0.5), (4, 0.85, 0.6), (5, 0.8, 0.7)):
+        cand = _dense_candidates(seed)
+        above, thresholds = int((cand[..., 4] > conf).sum(1).max()), torch.tensor([conf, iou])
+        for decided_rows in (above, above - 1, 64):
+            decided = decide_in_graph(cand, thresholds, False, rounds=100, decided=decided_rows)
+            assert decided.shape == (2, 300, 7)
+            for image in range(2):
+                n_above = int((cand[image, :, 4] > conf).sum())
+                want = select_candidates(undecided(cand)[image].numpy(), conf, iou, 300, end2end=False)
+                rows = decided[image].numpy()
+                # settled exactly when every row above ``conf`` was among those compared
+                assert (rows[0, 6] >= 0) == (n_above <= decided_rows), (seed, decided_rows, image)
+                if rows[0, 6] >= 0:
+                    assert (rows[decided_rows:, 6] == 0).all()
+                assert np.array_equal(select_candidates(rows, conf, iou, 300, end2end=False), want)
+                assert len(want) > 2
+
+
 def test_an_image_the_rounds_do_not_settle_is_left_to_the_host():
     # a chain: each box overlaps the next (IoU 0.82) and the score falls along it, so greedy NMS
     # keeps every other box, and each round settles only one more link of the chain
@@ -104,6 +123,16 @@ def test_an_end_to_end_head_is_only_thresholded_in_the_graph():
     raw = torch.tensor([[[1, 2, 3, 4, 0.9, 2], [1, 2, 3, 4, 0.2, 1], [5, 6, 7, 8, 0.5, 0]]])
     decided = decide_in_graph(raw.float(), torch.tensor([0.25, 0.7]), end2end=True, rounds=8)
     assert decided[0, :, 6].tolist() == [1.0, 0.0, 1.0]
+    # its rows need not come best first: a box after the rows compared leaves the frame to the host
+    assert (
+        decide_in_graph(raw.float(), torch.tensor([0.25, 0.7]), True, 8, decided=2)[0, :, 6].tolist()
+        == [-1.0] * 3
+    )
+    assert decide_in_graph(raw.float(), torch.tensor([0.6, 0.7]), True, 8, decided=2)[0, :, 6].tolist() == [
+        1.0,
+        0.0,
+        0.0,
+    ]
     assert select_candidates(decided[0].numpy(), 0.25, 0.7, 1, end2end=True).tolist() == [raw[0, 0].tolist()]
 
 
