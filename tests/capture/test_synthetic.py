@@ -5,7 +5,7 @@ import pytest
 
 from inspector.capture.base import SourceError
 from inspector.capture.spec import open_source
-from inspector.capture.synthetic import LINE_CLASSES, PART_CLASSES, SyntheticConveyor
+from inspector.capture.synthetic import LINE_CLASSES, PART_CLASSES, SyntheticConveyor, _floor_255ths, _Sprite
 
 
 def test_frames_are_a_function_of_seed_and_index():
@@ -83,3 +83,39 @@ def test_spec_options_reach_the_line():
 def test_bad_synthetic_options_are_reported(spec):
     with pytest.raises(SourceError):
         open_source(spec)
+
+
+def test_a_part_and_its_shadow_blend_in_as_their_alphas_say_floored_and_clipped_at_the_edges():
+    rng = np.random.default_rng(9)
+    h, w = 40, 30
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    shadow = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    shade = 255 - (shadow.astype(np.uint16) * 6) // 10
+    sprite = _Sprite(
+        np.repeat(shade.astype(np.uint8)[..., None], 3, axis=2),
+        np.repeat((255 - alpha)[..., None], 3, axis=2),
+        rgb.astype(np.uint16) * alpha[..., None],
+        (),
+        "plate",
+        (0.0, 0.0, float(w), float(h)),
+    )
+    frame = rng.integers(0, 256, (60, 50, 3), dtype=np.uint8)
+    for x, y in ((5, 6), (-12, 30), (35, -20)):  # inside, over the left and bottom, over the top-right
+        want = frame.astype(np.int64)
+        for dx, dy, layer in ((7, 9, "shadow"), (0, 0, "part")):
+            for sy in range(h):
+                for sx in range(w):
+                    fy, fx = y + dy + sy, x + dx + sx
+                    if 0 <= fy < 60 and 0 <= fx < 50:
+                        here = want[fy, fx]
+                        if layer == "shadow":
+                            want[fy, fx] = here * (255 - int(shadow[sy, sx]) * 6 // 10) // 255
+                        else:
+                            a = int(alpha[sy, sx])
+                            want[fy, fx] = (rgb[sy, sx].astype(np.int64) * a + here * (255 - a)) // 255
+        got = frame.copy()
+        SyntheticConveyor._composite(got, sprite, x, y)
+        assert np.array_equal(got, want), (x, y)
+    every = np.arange(255 * 255 + 1, dtype=np.uint16)
+    assert np.array_equal(_floor_255ths(every.copy()), every // 255)
