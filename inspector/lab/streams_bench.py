@@ -1,7 +1,7 @@
 """``inspector bench --streams N``: N cameras of 1080p frames, each at a frame rate, through one line.
 
-The frames are rendered once (the synthetic renderer draws ~37 frames/s of 1080p per core, too slow
-to feed many cameras live) and each camera replays them at its rate from its own phase, writing
+The frames are rendered once (one core renders far fewer 1080p frames a second than many cameras
+show: docs/PERFORMANCE.md) and each camera replays them at its rate from its own phase, writing
 every frame into the compiled backend's shared pool as a camera's decoder would. The line is the
 station's own (``Station.build_line``): each pass takes the newest frame of every camera that has
 one and runs them as one batch. Beside it, per N: ultralytics' ``predict`` on a list of N frames,
