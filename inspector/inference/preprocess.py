@@ -119,9 +119,15 @@ def letterboxed_bytes(image: np.ndarray, geo: Geometry) -> np.ndarray:
 
 
 def model_input(boxed: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """(N, h, w, 3) uint8 BGR letterboxed frames → the (N, 3, h, w) RGB input in ``dtype``, 0..1."""
-    x = torch.from_numpy(boxed)
-    return (x.permute(0, 3, 1, 2).flip(1).to(dtype) * (1.0 / 255.0)).contiguous()
+    """(N, h, w, 3) uint8 BGR letterboxed frames → the (N, 3, h, w) RGB input in ``dtype``, 0..1.
+
+    One numpy pass that reads the bytes in channel-flipped, transposed order and writes the scaled
+    floats: the same float32 values as torch's cast-then-multiply, in a fraction of its time on a
+    CPU line, where it runs for every frame (docs/PERFORMANCE.md)."""
+    rgb = boxed[..., ::-1].transpose(0, 3, 1, 2)
+    out = np.empty(rgb.shape, np.float32)
+    np.multiply(rgb, np.float32(1.0 / 255.0), out=out)
+    return torch.from_numpy(out).to(dtype)
 
 
 def letterbox_tensor(

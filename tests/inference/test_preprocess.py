@@ -8,6 +8,7 @@ from inspector.inference.preprocess import (
     letterbox_geometry,
     letterbox_on_host,
     letterbox_tensor,
+    model_input,
     odd_whole_step,
 )
 
@@ -37,6 +38,17 @@ def test_preprocessed_tensor_matches_ultralytics_pixels():
     # on the CPU both letterbox with OpenCV: RGB order, resize, padding and scale agree to the last bit
     assert (ours - theirs).abs().max() < 1e-6
     assert box.scale == pytest.approx(416 / 1280)
+
+
+def test_the_model_input_is_torch_s_cast_and_scale_of_the_rgb_bytes_bit_for_bit():
+    boxed = np.random.default_rng(4).integers(0, 256, (2, 32, 48, 3), dtype=np.uint8)
+    boxed[0, 0, :, :] = np.arange(144).reshape(48, 3)  # every byte value appears
+    boxed[1, 1, :, :] = np.arange(112, 256).reshape(48, 3)
+    rgb = torch.from_numpy(boxed).permute(0, 3, 1, 2).flip(1)
+    want = (rgb.to(torch.float32) * (1.0 / 255.0)).contiguous()
+    got = model_input(boxed, torch.float32)
+    assert got.is_contiguous() and got.dtype == torch.float32 and torch.equal(got, want)
+    assert model_input(boxed[:1], torch.float64).dtype == torch.float64
 
 
 def test_input_size_must_fit_the_stride():
