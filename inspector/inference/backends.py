@@ -32,6 +32,7 @@ from inspector.inference.compiled_worker import (
     THRESHOLDS,
     WORKER_MS,
     Doorbell,
+    answer_in,
     block_until,
     compile_kind,
     compiled_marker,
@@ -340,8 +341,7 @@ class CompiledBackend:
                 self._give_up_on_worker()
             if box[FAILED]:
                 raise RuntimeError(f"compiled worker: {self._receive(FRAME_TIMEOUT_S)[1]}")
-            k = int(box[CANDIDATES])  # the worker's answer: (frames, k, 7) from the buffer's start
-            candidates = self._out_buf.view(-1)[: len(images) * k * 7].view(-1, k, 7).numpy().copy()
+            candidates = answer_in(self._out_buf, len(images), int(box[CANDIDATES])).numpy().copy()
             worker_ms, letterbox_ms = float(box[WORKER_MS]), float(box[LETTERBOX_MS])
         total_ms = (time.perf_counter() - start) * 1e3
         return CompiledResult(candidates, total_ms - worker_ms, worker_ms, letterbox_ms)

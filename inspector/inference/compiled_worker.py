@@ -280,9 +280,16 @@ def _infer(
     return k
 
 
+def answer_in(out_buf: torch.Tensor, frames: int, k: int) -> torch.Tensor:
+    """The worker's answer in the shared buffer, as both sides read it: ``k`` rows of each of
+    ``frames`` frames, packed from the buffer's start."""
+    width = out_buf.shape[2]
+    return out_buf.view(-1)[: frames * k * width].view(frames, k, width)
+
+
 def _copy_rows(out: torch.Tensor, k: int, out_buf: torch.Tensor) -> torch.Tensor:
-    """The first ``k`` rows of each frame of ``out`` into the start of ``out_buf``, as (n, k, 7)."""
-    answer = out_buf.view(-1)[: len(out) * k * out.shape[2]].view(len(out), k, out.shape[2])
+    """The first ``k`` rows of each frame of ``out`` into the start of ``out_buf``."""
+    answer = answer_in(out_buf, len(out), k)
     answer.copy_(out[:, :k], non_blocking=True)
     if out.is_cuda:
         torch.cuda.current_stream(out.device).synchronize()
