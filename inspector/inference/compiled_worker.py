@@ -33,7 +33,7 @@ from torch._inductor.runtime.cache_dir_utils import cache_dir as inductor_cache_
 
 from inspector.inference import frame_pipeline, openvino_network, postprocess, preprocess
 from inspector.inference import model as model_module
-from inspector.inference.frame_pipeline import DECIDED_ROWS, FramePipeline
+from inspector.inference.frame_pipeline import FramePipeline
 from inspector.inference.model import DetectorModel, first_line, load_detector
 from inspector.inference.openvino_network import openvino_version
 from inspector.inference.threads import limit_cpu_threads
@@ -272,7 +272,7 @@ def _infer(
     with torch.inference_mode():
         pipeline.set_thresholds(*thresholds)
         out = pipeline(rows)
-        k = min(DECIDED_ROWS, out.shape[1]) if out.is_cuda else out.shape[1]
+        k = min(pipeline.decided_rows or out.shape[1], out.shape[1])
         answer = _copy_rows(out, k, out_buf)
         if k < out.shape[1] and not bool((answer[: len(rows), 0, 6] >= 0).all()):
             k = out.shape[1]

@@ -200,6 +200,12 @@ class FramePipeline:
         (1 would be specialised apart)."""
         return len(self.rows) > 1
 
+    @property
+    def decided_rows(self) -> int | None:
+        """How many best rows of each frame the NMS in the graph compares (a frame it leaves to the
+        host needs all of them); None where no NMS runs in it (a CPU: the host decides every frame)."""
+        return DECIDED_ROWS if self.device.type == "cuda" else None
+
     def set_thresholds(self, conf: float, iou: float) -> None:
         """The confidence and IoU thresholds of the NMS in the graph, from the next call on."""
         if (conf, iou) != self._thresholds_set:
