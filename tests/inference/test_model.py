@@ -33,13 +33,15 @@ def test_yaml_builds_a_model_and_yolo26_uses_its_end_to_end_head():
 
 def test_kept_anchors_serve_every_batch_size_of_their_frame_size_and_only_that():
     network = load_detector(demo_model_path(), CPU).network
-    x = torch.rand(3, 3, 96, 160)
+    x = torch.rand(3, 3, 96, 160, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         alone = [network(x[i : i + 1])[0] for i in range(3)]
         network(x[:2])
         anchors = network.model[-1].anchors
         keep_anchors(network, True)
-        assert torch.allclose(network(x)[0], torch.cat(alone), atol=1e-4)  # 3 frames on the anchors of 2
+        # 3 frames on the anchors of 2: a wrong anchor moves a box by a stride (8 px or more); a batch
+        # of 3 may sum in another order than 3 of 1, a float32 rounding apart
+        torch.testing.assert_close(network(x)[0], torch.cat(alone), rtol=1e-4, atol=1e-3)
         assert network.model[-1].anchors is anchors  # not rebuilt
         keep_anchors(network, False)
         other = torch.rand(1, 3, 128, 128)
