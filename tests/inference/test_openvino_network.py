@@ -13,7 +13,7 @@ from inspector.inference.compile_durations import CompileDurations
 from inspector.inference.compiled_worker import compile_kind, compiled_marker, saved_function
 from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import FramePipeline, default_mode, modes_for
-from inspector.inference.openvino_network import CHOICE, NETWORK, choose_precision
+from inspector.inference.openvino_network import CHOICE, NETWORK
 from tests.inference.test_compiled import _agree, _same_detections
 
 SHAPE = (720, 1280)
@@ -45,7 +45,7 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
         stages = [s for s, _ in seen]
         assert stages[0] == "starting worker" and stages[-1] == "ready"
         assert "converting the network" in stages and "compiling kernels" not in stages
-        assert not cold.cache_hit and cold.precision in ("f32", "bf16", "f16")
+        assert not cold.cache_hit and cold.precision == "f32"  # as eager, whatever the CPU has
         assert cold.label == f"compiled (openvino {cold.precision})"
         assert "converted cold" in seen[-1][1] and cold.precision in seen[-1][1]
         served.use(cold)
@@ -83,16 +83,6 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
         assert _agree(eager, served, frames[:1]) >= 2
     finally:
         again.close()
-
-
-def test_the_precision_is_chosen_by_each_one_s_fastest_run_so_a_neighbour_s_burst_does_not_decide_it():
-    f32 = [0.010, 0.030, 0.031, 0.029, 0.010, 0.032, 0.030, 0.010]  # a busy neighbour on five runs
-    bf16 = [0.015, 0.016, 0.015, 0.017, 0.015, 0.016, 0.015, 0.016]
-    assert choose_precision("bf16", f32, bf16, drift=0.001)[0] == "f32"  # the medians say 1.9x
-    precision, why = choose_precision("bf16", [0.030] * 8, bf16, drift=0.001)
-    assert precision == "bf16" and why == "2.0x as fast as f32, scores within 0.001"
-    assert choose_precision("bf16", [0.030] * 8, bf16, drift=0.03) == ("f32", "bf16 moved a score by 0.030")
-    assert choose_precision("bf16", [0.010] * 8, bf16, drift=0.0) == ("f32", "bf16 was only 0.67x as fast")
 
 
 def test_each_device_gets_its_own_default_mode_and_lists_only_the_modes_it_runs():
