@@ -38,7 +38,6 @@ from inspector.storage.writer import DefectWriter, RunEventRecord, utc_at, utc_n
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[InspectionResult], None]
-BATCH_WAIT_S = 0.005  # after a camera's frame, how long the others' frames are waited for to join its batch
 
 
 def sources_name(cameras: Sequence[tuple[str, FrameSource]]) -> str:
@@ -297,9 +296,7 @@ class Line:
             camera.taken = 0
             camera.capture.start()
         slots = [c.slot for c in self.cameras]
-        several = len(slots) > 1
-        wait_rest = BATCH_WAIT_S if several else 0.0
-        judging = _JudgingThread(self._judge, on_result) if several else None
+        judging = _JudgingThread(self._judge, on_result) if len(slots) > 1 else None
         failure: BaseException | None = None
         # the objects alive now (torch and the model: millions) are left out of the garbage
         # collector's full passes while the line runs: each pass walked them all, a stall of 80-215 ms
@@ -308,7 +305,7 @@ class Line:
         try:
             while not self._stop.is_set() and not self._enough(frames):
                 self._report_state()
-                taken = take_newest(slots, 0.1, wait_rest)
+                taken = take_newest(slots, 0.1)
                 if not taken:
                     if all(slot.closed for slot in slots):
                         break
