@@ -355,6 +355,8 @@ def _check_mode(mode: str, device_name: str) -> None:
     usable = modes_for(device.type)
     if mode not in PIPELINE_MODES:
         raise UsageError(f"unknown compile mode {mode!r}: choose {', '.join(usable)}")
+    if mode not in usable and PIPELINE_MODES[mode].device == device.type:  # bf16 on a CPU without it
+        raise UsageError(f"--mode {mode} needs a CPU that computes in bf16; here choose {', '.join(usable)}")
     if mode not in usable:
         where = "a CUDA GPU" if device.type == "cpu" else "the CPU"
         raise UsageError(f"--mode {mode} runs on {where}; on {device} choose {', '.join(usable)}")

@@ -465,6 +465,16 @@ def test_history_into_a_reader_that_stops_early_ends_quietly_and_changes_nothing
     assert db.read_bytes() == before
 
 
+def test_the_bf16_mode_on_a_cpu_without_bf16_is_refused_in_one_line(monkeypatch, capsys):
+    from inspector.inference import frame_pipeline
+
+    monkeypatch.setattr(frame_pipeline, "cpu_computes_bf16", lambda: False)
+    assert main(["run", "--headless", "--device", "cpu", "--mode", "openvino-bf16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--mode openvino-bf16 needs a CPU that computes in bf16; here choose openvino" in err
+
+
 def _scored(tmp_path: Path, name: str, *backend: str, seed: int = 101) -> tuple[dict, dict, str]:
     """A headless run on a held-out seed of the synthetic line, its summary, its score, its stderr."""
     source = f"synthetic:seed={seed},fps=0"

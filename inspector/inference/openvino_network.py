@@ -5,16 +5,16 @@ OpenVINO's CPU plugin converts and compiles it in seconds and runs it several ti
 (docs/PERFORMANCE.md). The converted network is saved as OpenVINO IR in the compile cache, and the
 plugin keeps its compiled blob there too, so a restart reads both and is live at once.
 
-The network runs in f32, as eager does. bf16, OpenVINO's own choice on a CPU that has it, was
-1.7x as fast on the 2-core development CPU, but moved the scores of the candidates that could
-become boxes by 0.01-0.19 on frames of the synthetic line (docs/PERFORMANCE.md): more than the mode
-promises (confidences within 0.02 of eager's). The faster precision a line may choose is INT8,
-offered with its accuracy measured on the line.
+It runs in the precision its mode names. f32 is the default, as eager: bf16, OpenVINO's own choice on
+a CPU that computes in it, was 1.7x as fast on the 2-core development CPU but moved the scores of
+the candidates that could become boxes by 0.01-0.19 on frames of the synthetic line
+(docs/PERFORMANCE.md), so it is a mode the line chooses, as INT8 is, with its accuracy measured.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -34,6 +34,18 @@ Reporter = Callable[[str, float, str], None]  # a stage, its fraction of the who
 F32, INT8 = "f32", "int8"
 CALIBRATION_WAIT_S = 60.0  # for the line's frames; a paused line sends none
 NETWORK, CHOICE = "network.xml", "precision.json"  # in the cache folder, with network.bin beside it
+
+
+@functools.cache
+def cpu_computes_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin computes in bf16 here (its own default precision on such a
+    CPU); asked once per process."""
+    try:
+        import openvino as ov
+
+        return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name() == "bf16"
+    except Exception:  # no OpenVINO, or no CPU plugin: no bf16 mode
+        return False
 
 
 def openvino_version() -> str:
@@ -59,6 +71,7 @@ class OpenVinoNetwork:
         cache: Path,
         threads: int,
         report: Reporter,
+        precision: str = F32,
         calibration: CalibrationFrames | None = None,
     ) -> None:
         import openvino as ov
@@ -75,11 +88,14 @@ class OpenVinoNetwork:
             with warnings.catch_warnings():  # it traces with torch.jit, which warns that it is old
                 warnings.simplefilter("ignore", FutureWarning)
                 network = ov.convert_model(Predictions(model.network).eval(), example_input=example)
-            if calibration is not None:
+            if precision == INT8:
+                if calibration is None:
+                    raise RuntimeError("INT8 calibrates on frames of the line, and none were given")
                 network = _quantized(network, calibration, model.dtype, report)
-                self.precision, self.why = INT8, f"calibrated on {calibration.taken()} frames of the line"
+                self.why = f"calibrated on {calibration.taken()} frames of the line"
             else:
-                self.precision, self.why = F32, "as eager (bf16 moves scores beyond 0.02)"
+                self.why = "as eager" if precision == F32 else "the CPU's own: faster, scores move"
+            self.precision = precision
             cache.mkdir(parents=True, exist_ok=True)
             ov.save_model(network, cache / NETWORK, compress_to_fp16=False)
             (cache / CHOICE).write_text(json.dumps({"precision": self.precision, "why": self.why}))

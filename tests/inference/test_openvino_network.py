@@ -13,7 +13,7 @@ from inspector.inference.compile_durations import CompileDurations
 from inspector.inference.compiled_worker import compile_kind, compiled_marker, saved_function
 from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import FramePipeline, default_mode, modes_for
-from inspector.inference.openvino_network import CHOICE, NETWORK
+from inspector.inference.openvino_network import CHOICE, NETWORK, cpu_computes_bf16
 from tests.inference.test_compiled import _agree, _same_detections
 
 SHAPE = (720, 1280)
@@ -83,6 +83,24 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
         assert _agree(eager, served, frames[:1]) >= 2
     finally:
         again.close()
+
+
+def test_bf16_is_a_mode_only_where_the_cpu_computes_in_it_and_finds_what_eager_finds(demo_model, tmp_path):
+    if not cpu_computes_bf16():
+        assert "openvino-bf16" not in modes_for("cpu")
+        pytest.skip("this CPU does not compute in bf16")
+    assert "openvino-bf16" in modes_for("cpu") and "openvino-bf16" not in modes_for("cuda")
+    frames = [SyntheticConveyor(seed=seed, fps=0).render(i) for seed in (101, 202) for i in (20, 70, 130)]
+    eager, served = Engine(demo_model, imgsz=320), Engine(demo_model, imgsz=320)  # at the line's conf
+    backend = CompiledBackend(demo_model, 320, "openvino-bf16", cache_dir=tmp_path)
+    try:
+        backend.prepare(SHAPE)
+        assert backend.precision == "bf16" and backend.label == "compiled (openvino-bf16)"
+        served.use(backend)
+        # at the line's own threshold bf16 finds every box eager finds, no other, within 0.02
+        assert _agree(eager, served, frames) >= 12
+    finally:
+        backend.close()
 
 
 def test_each_device_gets_its_own_default_mode_and_lists_only_the_modes_it_runs():

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.errors import ConfigError
+from inspector.inference.openvino_network import cpu_computes_bf16
 from inspector.line.config import LineConfig
 from inspector.line.recipes import Recipe
 from inspector.line.station import Station
@@ -145,7 +146,8 @@ def test_a_cpu_line_runs_its_own_compiled_mode_and_readies_openvino_ahead(statio
     line = station.build_line(CONFIG.with_(mode=mode))
     try:
         assert line.switch.mode == runs and line.switch.compiles_ahead is ahead
-        assert line.switch.usable_modes() == ["openvino", "default", "openvino-int8"]
+        bf16 = ["openvino-bf16"] if cpu_computes_bf16() else []  # offered where the CPU computes in it
+        assert line.switch.usable_modes() == ["openvino", "default", *bf16, "openvino-int8"]
     finally:
         line.close()
 
