@@ -1,5 +1,7 @@
 """A one-line label: long text ends in an ellipsis and the label keeps its height."""
 
+from PySide6.QtGui import QFont, QFontMetrics
+
 from inspector.ui.elided_label import ElidedLabel
 
 
@@ -18,3 +20,23 @@ def test_long_text_is_elided_in_one_line_and_kept_whole(qtbot):
     assert label.height() == height, "one line, whatever the text"
     label.resize(2000, height)  # wide enough: nothing cut, no tooltip
     assert super(ElidedLabel, label).text() == long and label.toolTip() == ""
+
+
+def test_a_label_that_may_shrink_shows_the_whole_text_smaller_before_it_cuts_it(qtbot):
+    big = QFont()
+    big.setPointSize(15)
+    label = ElidedLabel("—", smallest_pt=10.5)
+    label.setFont(big)
+    qtbot.addWidget(label)
+    text = "compiled (openvino-bf16)"
+    label.resize(QFontMetrics(big).horizontalAdvance(text) * 4 // 5, 40)
+    label.show()
+    height = label.height()
+    label.setText(text)
+    assert super(ElidedLabel, label).text() == text and label.toolTip() == "", "whole, smaller"
+    assert 10.5 <= label.font().pointSizeF() < 15 and label.height() == height
+    label.setText(text * 3)  # too wide at the smallest size too: cut there, whole in the tooltip
+    assert super(ElidedLabel, label).text().endswith("…") and label.font().pointSizeF() == 10.5
+    assert label.toolTip() == text * 3 and label.height() == height
+    label.setText("eager")  # fits at its own size again
+    assert label.font().pointSizeF() == 15 and super(ElidedLabel, label).text() == "eager"

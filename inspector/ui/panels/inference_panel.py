@@ -50,7 +50,8 @@ class InferencePanel(QGroupBox):
         self._relay: Relay | None = None
         self._compile_started = 0.0  # perf_counter time the compile in progress began
         grid = QGridLayout(self)
-        self.active_backend = ElidedLabel("—")  # one line: the swap moves nothing under it
+        # one line: the swap moves nothing under it; shrunk before cut, the precision at its end shows
+        self.active_backend = ElidedLabel("—", smallest_pt=big.pointSizeF() * 0.7)
         self.active_backend.setFont(big)
         self.eager_radio = QRadioButton("Eager")
         self.compiled_radio = QRadioButton("Compiled")
