@@ -137,10 +137,12 @@ class CompileProgress:
     expected_s: float | None = None
 
     def estimate(self, elapsed_s: float) -> tuple[float, str]:
-        """The bar's fraction and the time left in words, ``elapsed_s`` into the compile: by the last
-        compile of the kind where there was one (inside Inductor's kernel stage, the longest, the
-        stages say nothing), else by the stages alone."""
+        """The bar's fraction and the time left in words ("" once ready), ``elapsed_s`` into the
+        compile: by the last compile of the kind where there was one (inside Inductor's kernel
+        stage, the longest, the stages say nothing), else by the stages alone."""
         expected = self.expected_s
+        if self.fraction >= 1.0:  # ready: nothing is left, however long the last one took
+            return 1.0, ""
         if expected is None:
             return self.fraction, "no estimate: the first compile of its kind here"
         if elapsed_s < expected:

@@ -192,8 +192,8 @@ class InferencePanel(QGroupBox):
         elapsed = time.perf_counter() - self._compile_started
         fraction, left = p.estimate(elapsed)
         self.compile_bar.setValue(round(fraction * 100))
-        extra = f" · {p.detail}" if p.detail else ""
-        self.compile_stage.setText(f"{p.stage} · {elapsed:.0f} s · {left}{extra}")
+        said = [p.stage, f"{elapsed:.0f} s", left, p.detail]
+        self.compile_stage.setText(" · ".join(part for part in said if part))
 
     def _set_radio(self, backend: str) -> None:
         for radio in (self.eager_radio, self.compiled_radio):
