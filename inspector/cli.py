@@ -355,11 +355,12 @@ def _check_mode(mode: str, device_name: str) -> None:
     usable = modes_for(device.type)
     if mode not in PIPELINE_MODES:
         raise UsageError(f"unknown compile mode {mode!r}: choose {', '.join(usable)}")
-    if mode not in usable and PIPELINE_MODES[mode].device == device.type:  # bf16 on a CPU without it
-        raise UsageError(f"--mode {mode} needs a CPU that computes in bf16; here choose {', '.join(usable)}")
     if mode not in usable:
+        choose = ", ".join(usable)
+        if PIPELINE_MODES[mode].device == device.type:  # the right device, but a CPU without bf16
+            raise UsageError(f"--mode {mode} needs a CPU that computes in bf16; here choose {choose}")
         where = "a CUDA GPU" if device.type == "cpu" else "the CPU"
-        raise UsageError(f"--mode {mode} runs on {where}; on {device} choose {', '.join(usable)}")
+        raise UsageError(f"--mode {mode} runs on {where}; on {device} choose {choose}")
 
 
 def _names(text: str | None, option: str, allow_empty: bool = False) -> tuple[str, ...] | None:
