@@ -9,9 +9,16 @@ import cv2
 
 from inspector.capture.base import Frame, FrameBuffers, SourceError, StatusCallback, make_frame
 
-# OpenCV's own log writes pages to the terminal for a camera that is not there; the station says
-# what failed in one line of its own (and the log), so OpenCV's is kept quiet
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+def _silence_opencv_log() -> None:
+    """OpenCV's own log writes pages to the terminal for a camera that is not there; the station
+    says what failed in one line of its own (and the log). OpenCV 4 names the call
+    ``cv2.setLogLevel``, OpenCV 5 ``cv2.utils.logging.setLogLevel``; level 0 is silent in both."""
+    opencv_logging = getattr(cv2.utils, "logging", None)
+    (opencv_logging.setLogLevel if opencv_logging else cv2.setLogLevel)(0)
+
+
+_silence_opencv_log()
 
 
 class _VideoCaptureSource:
