@@ -33,12 +33,14 @@ class GaugesPanel(QGroupBox):
         self._history: deque[tuple[float, float, float]] = deque()  # (t, infer ms, capture→display ms)
         self._display_latency: deque[float] = deque(maxlen=600)
         g = QGridLayout(self)
-        rates = QHBoxLayout()  # one row, each rate beside its name: the panel fits a 1280x800 screen
+        # each rate under its name: a line of many cameras captures hundreds of frames a second, and
+        # one row of names and numbers is wider than the panel at 1280x800
+        rates = QGridLayout()
         self.fps_labels = {name: QLabel("-") for name in ("capture", "inference", "display")}
-        for name, label in self.fps_labels.items():
+        for column, (name, label) in enumerate(self.fps_labels.items()):
             label.setFont(big)
-            rates.addWidget(QLabel(f"{name} fps"), alignment=Qt.AlignmentFlag.AlignRight)
-            rates.addWidget(label, stretch=1)
+            rates.addWidget(QLabel(f"{name} fps"), 0, column)
+            rates.addWidget(label, 1, column)
         g.addLayout(rates, 0, 0)
         # the engineer's table, folded away by default
         self.table_toggle = QToolButton(text="latency per stage", checkable=True, autoRaise=True)
