@@ -3,29 +3,45 @@ it in the big view."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QWidget
+import math
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QScrollArea, QWidget
 
 from inspector.inspection.parts import PartVerdict
 from inspector.pipeline import InspectionResult
-from inspector.ui.live_view import LiveView
+from inspector.ui.live_view import THUMBNAIL_MIN_WIDTH, LiveView
 
 CHOSEN = "QFrame { border: 3px solid #2F80ED; border-radius: 4px; }"
 OTHER = "QFrame { border: 3px solid transparent; border-radius: 4px; }"
+ONE_ROW_HEIGHT = 150  # the strip of a few cameras: one row of thumbnails
+ROW_HEIGHT = 96  # each row of a strip of many: two rows in view, the rest a scroll away
+ROWS_IN_VIEW = 2
+CELL_WIDTH = THUMBNAIL_MIN_WIDTH + 10  # a thumbnail, its frame and the grid's spacing
 
 
-class CameraStrip(QWidget):
-    """Hidden for a line of one camera; ``chosen`` says which camera the operator clicked."""
+class CameraStrip(QScrollArea):
+    """Hidden for a line of one camera; ``chosen`` says which camera the operator clicked.
+
+    The thumbnails fill as many columns as the width holds at a legible size, in rows; beyond two
+    rows the strip scrolls rather than shrinking the big view or the thumbnails."""
 
     chosen = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
-        self._row = QHBoxLayout(self)
-        self._row.setContentsMargins(0, 4, 0, 0)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._grid_widget = QWidget()
+        self._grid = QGridLayout(self._grid_widget)
+        self._grid.setContentsMargins(0, 4, 0, 0)
+        self.setWidget(self._grid_widget)
         self._frames: list[QFrame] = []
         self.views: list[LiveView] = []
-        self.setFixedHeight(150)
+        self.columns = 0
+        self.setFixedHeight(ONE_ROW_HEIGHT)
         self.hide()
 
     def set_cameras(self, names: list[str], part_classes: frozenset[str]) -> None:
@@ -43,11 +59,40 @@ class CameraStrip(QWidget):
             view.show_state(None)
             view.installEventFilter(self)
             box.addWidget(view)
-            self._row.addWidget(frame)
             self._frames.append(frame)
             self.views.append(view)
+        self.columns = 0
+        self._arrange()
         self.setVisible(len(self.views) > 1)
         self.mark(0)
+
+    def rows(self) -> int:
+        return math.ceil(len(self._frames) / self.columns) if self.columns else 0
+
+    def _arrange(self) -> None:
+        """Thumbnails in as few rows as the strip's width allows at a legible size, evenly filled
+        (all in one row where they fit)."""
+        n = len(self._frames)
+        width = self.viewport().width() if self.isVisible() else self.width()
+        fit = max(1, min(n, width // CELL_WIDTH))
+        columns = math.ceil(n / math.ceil(n / fit)) if n else 0  # the rows evenly filled
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for frame in self._frames:
+            self._grid.removeWidget(frame)
+        for row in range(self._grid.rowCount()):
+            self._grid.setRowMinimumHeight(row, 0)
+        for i, frame in enumerate(self._frames):
+            self._grid.addWidget(frame, i // columns, i % columns)
+        rows = self.rows()
+        for row in range(rows):
+            self._grid.setRowMinimumHeight(row, (ONE_ROW_HEIGHT if rows <= 1 else ROW_HEIGHT) - 4)
+        self.setFixedHeight(ONE_ROW_HEIGHT if rows <= 1 else ROW_HEIGHT * ROWS_IN_VIEW + 4)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange()
 
     def mark(self, index: int) -> None:
         for i, frame in enumerate(self._frames):

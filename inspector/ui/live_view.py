@@ -36,6 +36,9 @@ STATE_COLOURS = {
 STALE_S = 1.0  # a verdict older than this is not shown as current
 
 
+THUMBNAIL_MIN_WIDTH = 110  # a thumbnail's verdict ("NG · Part 123") stays whole at this width
+
+
 def class_colour(class_id: int) -> QColor:
     return QColor(CLASS_COLOURS[class_id % len(CLASS_COLOURS)])
 
@@ -54,7 +57,7 @@ class LiveView(QWidget):
         super().__init__()
         self.compact = compact
         self.title = ""
-        self.setMinimumSize(*((160, 100) if compact else (480, 300)))
+        self.setMinimumSize(*((THUMBNAIL_MIN_WIDTH, 56) if compact else (480, 300)))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._result: InspectionResult | None = None
         self._image: QImage | None = None
@@ -191,20 +194,23 @@ class LiveView(QWidget):
         part = self._last_part
         if part is None:
             return "Waiting for the first part", WAITING_COLOUR
+        colour = FAIL_COLOUR if part.ng else PASS_COLOUR
+        if self.compact:  # a thumbnail's banner is short: the verdict first, what cannot fit cut off
+            return f"{part.verdict} · Part {part.part}", colour
         found = f" · {', '.join(part.defect_classes)}" if part.ng else ""
-        return f"Part {part.part} · {part.verdict}{found}", FAIL_COLOUR if part.ng else PASS_COLOUR
+        return f"Part {part.part} · {part.verdict}{found}", colour
 
     def _draw_banner(self, p: QPainter, target: QRectF, text: str, colour: QColor) -> None:
         font = QFont(self.font())
         font.setPointSize(11 if self.compact else 22)
         font.setBold(True)
         p.setFont(font)
-        margin = 6 if self.compact else 12
+        margin, pad = (4, 12) if self.compact else (12, 36)
         # a verdict wider than the picture ends in "…" rather than running off it
         text = p.fontMetrics().elidedText(
-            text, Qt.TextElideMode.ElideRight, int(target.width() - 2 * margin - 36)
+            text, Qt.TextElideMode.ElideRight, int(target.width() - 2 * margin - pad)
         )
-        w = p.fontMetrics().horizontalAdvance(text) + 36
+        w = p.fontMetrics().horizontalAdvance(text) + pad
         box = QRectF(target.left() + margin, target.top() + margin, w, p.fontMetrics().height() + margin + 2)
         p.fillRect(box, colour)
         p.setPen(QColor("#FFFFFF"))

@@ -108,6 +108,7 @@ class LinePanel(QGroupBox):
         if len(cameras) > 1:  # typing one source over it makes the line that one camera
             self._cameras_text = f"{len(cameras)} cameras: " + ", ".join(name for name, _ in cameras)
         self.source_edit.setText(self._cameras_text or config.source)
+        self.source_edit.setCursorPosition(0)  # a long list of cameras shows its start: how many
         self.source_edit.setToolTip("\n".join(f"{name} = {spec}" for name, spec in cameras))
         name = Path(config.weights).name
         trusted = " · <b>trusted, not safe-loaded</b>" if config.trust_model else ""
