@@ -24,8 +24,8 @@ CELL_WIDTH = THUMBNAIL_MIN_WIDTH + 10  # a thumbnail, its frame and the grid's s
 class CameraStrip(QScrollArea):
     """Hidden for a line of one camera; ``chosen`` says which camera the operator clicked.
 
-    The thumbnails fill as many columns as the width holds at a legible size, in rows; beyond two
-    rows the strip scrolls rather than shrinking the big view or the thumbnails."""
+    The thumbnails fill as few even rows as the width allows at a legible size; beyond two rows the
+    strip scrolls rather than shrinking the big view or the thumbnails."""
 
     chosen = Signal(int)
 
@@ -34,10 +34,10 @@ class CameraStrip(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._grid_widget = QWidget()
-        self._grid = QGridLayout(self._grid_widget)
+        grid = QWidget()
+        self._grid = QGridLayout(grid)
         self._grid.setContentsMargins(0, 4, 0, 0)
-        self.setWidget(self._grid_widget)
+        self.setWidget(grid)
         self._frames: list[QFrame] = []
         self.views: list[LiveView] = []
         self.columns = 0
@@ -86,9 +86,10 @@ class CameraStrip(QScrollArea):
         for i, frame in enumerate(self._frames):
             self._grid.addWidget(frame, i // columns, i % columns)
         rows = self.rows()
+        row_height = ONE_ROW_HEIGHT if rows <= 1 else ROW_HEIGHT
         for row in range(rows):
-            self._grid.setRowMinimumHeight(row, (ONE_ROW_HEIGHT if rows <= 1 else ROW_HEIGHT) - 4)
-        self.setFixedHeight(ONE_ROW_HEIGHT if rows <= 1 else ROW_HEIGHT * ROWS_IN_VIEW + 4)
+            self._grid.setRowMinimumHeight(row, row_height - 4)
+        self.setFixedHeight(ONE_ROW_HEIGHT if rows <= 1 else row_height * ROWS_IN_VIEW + 4)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
