@@ -112,6 +112,13 @@ def _add_line_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trigger", action="store_true", help="judge one frame per trigger (PLC coil or Inspect button)"
     )
+    p.add_argument(
+        "--tracking-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that follow the cameras' parts (default: one per 16 cameras from 32 on; 0: none)",
+    )
     plant = p.add_argument_group("plant links (none unless given; see the README)")
     plant.add_argument("--station", default=None, help="this station's name in messages (default: host name)")
     plant.add_argument("--plc", default=None, help="PLC over Modbus TCP: modbus://HOST[:PORT][?coil=0&…]")
@@ -256,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--stream-fps", type=float, default=30.0, help="with --streams: each camera's rate")
     bench.add_argument("--stream-seconds", type=float, default=10.0, help="with --streams: timed per N")
     bench.add_argument(
+        "--stream-rounds",
+        type=int,
+        default=1,
+        help="with --streams: timed stretches of --stream-seconds per N, on one running line",
+    )
+    bench.add_argument(
+        "--tracking-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --streams: processes that follow the cameras' parts (default: by the number of cameras)",
+    )
+    bench.add_argument(
         "--outputs",
         action="store_true",
         help="time the plant links on loopback: verdict to reject coil, and the line with links on vs off",
@@ -323,6 +343,7 @@ def _line_config(args: argparse.Namespace) -> tuple[LineConfig, frozenset[str]]:
         "log_frames": getattr(args, "log_frames", False) or None,
         "trust_model": args.trust_model or None,
         "trigger": args.trigger or None,
+        "tracking_processes": args.tracking_processes,
     }
     given = {name: value for name, value in given.items() if value is not None}
     config = LineConfig(
@@ -658,6 +679,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     streams = _counts(args.streams) if args.streams is not None else ()
     if streams and not (0 < args.stream_fps <= 1000 and 0 < args.stream_seconds <= 3600):
         raise UsageError("--stream-fps must be within 0..1000 and --stream-seconds within 0..3600")
+    if streams and not 1 <= args.stream_rounds <= 100:
+        raise UsageError("--stream-rounds must be within 1..100")
     opts = BenchOptions(
         weights=_demo_or(args.weights),
         device=device,
@@ -674,13 +697,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         line_fps=args.line_fps,
         batch=args.batch,
         hog=args.hog,
+        tracking_processes=args.tracking_processes,
     )
     torch.backends.cudnn.benchmark = False  # same kernels for every contender
     if streams:
         from inspector.lab.streams_bench import format_streams, measure_streams
 
         say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-        report = measure_streams(opts, streams, args.stream_fps, args.stream_seconds, modes[0], say)
+        timing = (args.stream_fps, args.stream_seconds, modes[0], say, args.stream_rounds)
+        report = measure_streams(opts, streams, *timing)
         print(json.dumps({"streams": report}) if args.json else format_streams(report))
         return 0
     report = run_bench(opts, lambda m: print(m, file=sys.stderr, flush=True))

@@ -15,6 +15,7 @@ import numpy as np
 from inspector.capture.base import Frame, FrameSource, SourceError
 from inspector.detections import FIRST_CAMERA, Detection, StageTimes
 from inspector.inference.engine import Engine, EngineOutput
+from inspector.inspection.book_process import RemoteBook
 from inspector.inspection.parts import PartBook, PartDefect, PartInView, PartVerdict, context_crop
 from inspector.inspection.rules import InspectionRules, Verdict
 from inspector.storage.writer import DefectRecord, DefectWriter, PartRecord, utc_at
@@ -165,7 +166,7 @@ class Inspector:
         writer: DefectWriter | None = None,
         run_id: int | None = None,
         save_images: bool = True,
-        parts: PartBook | None = None,
+        parts: PartBook | RemoteBook | None = None,
         log_frames: bool = False,
         camera: str = FIRST_CAMERA,
     ) -> None:
@@ -184,6 +185,13 @@ class Inspector:
         """Inspect one frame; ``once``: a triggered inspection, the frame judged as one part."""
         started = time.perf_counter()
         return self.judge(frame, self.engine.detect(frame.image), started, once)
+
+    def ask(self, frame: Frame, out: EngineOutput, once: bool = False) -> None:
+        """Send a frame the engine ran to this camera's book ahead of ``judge``, where the book is in
+        a process of its own: the books of a batch's cameras then follow their parts at once."""
+        if isinstance(self.parts, RemoteBook):
+            size = (frame.width, frame.height)
+            self.parts.ask(frame.index, out.detections, self.rules, size, frame.wall_time, once)
 
     def judge(self, frame: Frame, out: EngineOutput, started: float, once: bool = False) -> InspectionResult:
         """Judge, track and log a frame the engine ran (``started``: when its batch began)."""

@@ -16,7 +16,7 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -162,11 +162,10 @@ class _DefectTrack:
 
 @dataclass(frozen=True, slots=True)
 class _Sighting:
-    """The frame a detection came from: its index, wall time, and pixels (when images are kept)."""
+    """The frame a detection came from: its index and wall time."""
 
     frame: int
     wall_time: float
-    image: np.ndarray | None
 
 
 class _PartTrack:
@@ -209,9 +208,6 @@ class _PartTrack:
         area = (d.x2 - d.x1) * (d.y2 - d.y1)
         if area > self.best_area:  # the most of the part in view: its picture for the record
             self.best_area, self.best_box, self.best_frame = area, d.box, frame
-            if sight.image is not None:
-                crop = context_crop if self.loose else _crop
-                self.image, self.image_origin = crop(sight.image, d.box)
 
     def box_at(self, frame: int) -> Box:
         """Where the part's box is on ``frame``, had it kept moving as it was."""
@@ -252,6 +248,47 @@ class _PartTrack:
         )
 
 
+@dataclass(slots=True)
+class PictureOrders:
+    """What a book whose frames are elsewhere (in another process) asks of their holder, frame by
+    frame: ``take`` a picture of a part (its track's key, box and whether it is a loose defect)
+    from the frame just judged; ``give`` each decided part its picture (the keys in the order of
+    the verdicts); ``drop`` those of the tracks it forgot."""
+
+    take: list[tuple[int, Box, bool]] = field(default_factory=list)
+    give: list[int] = field(default_factory=list)
+    drop: list[int] = field(default_factory=list)
+
+
+class PartPictures:
+    """The pictures of the parts in view, kept where the frames are for a book that is not."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[np.ndarray, tuple[int, int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def follow(
+        self, orders: PictureOrders | None, image: np.ndarray | None, decided: Sequence[PartVerdict]
+    ) -> list[PartVerdict]:
+        """Carry out a frame's orders while its ``image`` is at hand (``None``: the run's end, which
+        takes no picture); returns the verdicts decided on it with their pictures."""
+        if orders is None:
+            return list(decided)
+        if orders.take and image is None:
+            raise ValueError("pictures to take need the frame's image")
+        for key, box, loose in orders.take:
+            self._kept[key] = part_picture(image, box, loose)  # type: ignore[arg-type]
+        pictured = []
+        for key, verdict in zip(orders.give, decided, strict=True):
+            crop, origin = self._kept.pop(key, (None, (0, 0)))
+            pictured.append(replace(verdict, image=crop, image_origin=origin))
+        for key in orders.drop:
+            self._kept.pop(key, None)
+        return pictured
+
+
 class PartBook:
     """Follows parts and their defects frame by frame and says when each part is decided.
 
@@ -259,9 +296,11 @@ class PartBook:
     whatever is still in view.
     """
 
-    def __init__(self, config: PartsConfig, keep_images: bool = True) -> None:
+    def __init__(self, config: PartsConfig, keep_images: bool = True, frames_elsewhere: bool = False) -> None:
         self.config = config
         self.keep_images = keep_images
+        # a book in another process than the frames: it asks for its pictures instead of cropping them
+        self.asked: PictureOrders | None = PictureOrders() if frames_elsewhere and keep_images else None
         self._parts: dict[int, _PartTrack] = {}
         self._loose: dict[int, _PartTrack] = {}  # defects tracked on their own, as one-defect "parts"
         self._decided: set[int] = set()
@@ -278,13 +317,14 @@ class PartBook:
         frame_index: int,
         detections: Sequence[Detection],
         rules: InspectionRules,
-        image: np.ndarray,
+        image: np.ndarray | None,
         wall_time: float = 0.0,
+        size: tuple[int, int] | None = None,
     ) -> tuple[list[PartVerdict], list[PartInView]]:
-        """Take one frame's detections; returns the parts decided on it and the parts in view."""
-        size = (image.shape[1], image.shape[0])
-        keep = image if self.keep_images else None
-        sight = _Sighting(frame_index, wall_time, keep)
+        """Take one frame's detections; returns the parts decided on it and the parts in view.
+        ``image`` ``None``: the frame is elsewhere, ``size`` (width, height) says how large it is."""
+        size = _size(image, size)
+        sight = _Sighting(frame_index, wall_time)
         judging = self._judging_now(rules)
         kinds = self.config.part_classes
         parts = _one_box_per_part([d for d in detections if d.class_name in kinds])
@@ -297,10 +337,33 @@ class PartBook:
         ]
         seen = self._track_parts(parts, sight, size, judging)
         loose = [d for d in self._assign_defects(defects, seen, sight, size) if rules.is_defect(d)]
-        self._track_loose(loose, sight, size, judging)
+        loose_seen = self._track_loose(loose, sight, size, judging)
+        self._picture(seen + loose_seen, frame_index, image)
         decided = self._decide(frame_index, size[0])
         view = [PartInView(p.number, p.kind, p.box, p.verdict, p.defects_counted()) for p in seen if p.number]
         return decided, view
+
+    def _picture(self, tracks: list[_PartTrack], frame: int, image: np.ndarray | None) -> None:
+        """Undecided parts seen best on this frame have their picture taken from it: cropped here,
+        or asked of whoever holds the frame."""
+        if not self.keep_images:
+            return
+        for track in tracks:
+            if track.best_frame != frame or track.verdict is not None:
+                continue
+            if image is not None:
+                track.image, track.image_origin = part_picture(image, track.best_box, track.loose)
+            elif self.asked is not None:
+                self.asked.take.append((track.key, track.best_box, track.loose))
+
+    def take_orders(self) -> PictureOrders | None:
+        """What this book asked of whoever holds its frames since it was last asked (``None``:
+        nothing, or a book that crops its pictures itself)."""
+        asked = self.asked
+        if asked is None or not (asked.take or asked.give or asked.drop):
+            return None
+        self.asked = PictureOrders()
+        return asked
 
     def _judging_now(self, rules: InspectionRules) -> Judging:
         """The judging new parts get: one object while rules and settings stay as they are."""
@@ -320,17 +383,20 @@ class PartBook:
         frame_index: int,
         detections: Sequence[Detection],
         rules: InspectionRules,
-        image: np.ndarray,
+        image: np.ndarray | None,
         wall_time: float = 0.0,
+        size: tuple[int, int] | None = None,
     ) -> PartVerdict:
         """A triggered inspection: the part stopped under the camera is judged on this one frame.
         The most confident part box is the part (none: the whole frame is); the defects whose
-        centre lies on it count. Every trigger is one part record."""
-        h, w = image.shape[:2]
+        centre lies on it count. Every trigger is one part record. ``image`` ``None``: the frame
+        is elsewhere (its holder crops the part's picture at the verdict's ``box``)."""
+        w, h = _size(image, size)
         kinds = self.config.part_classes
         found = sorted((d for d in detections if d.class_name in kinds), key=lambda d: -d.confidence)
         box: Box = found[0].box if found else (0.0, 0.0, float(w), float(h))
-        crop, origin = _crop(image, box) if self.keep_images else (None, (0, 0))
+        picture = self.keep_images and image is not None
+        crop, origin = _crop(image, box) if picture else (None, (0, 0))  # type: ignore[arg-type]
         defects = tuple(
             PartDefect(
                 d.class_name,
@@ -341,7 +407,7 @@ class PartBook:
                 frame_index,
                 frame_index,
                 wall_time,
-                pictured=(d.x1 - origin[0], d.y1 - origin[1], d.x2 - origin[0], d.y2 - origin[1]),
+                pictured=d.box,  # this frame is its part's picture
             )
             for d in sorted(detections, key=lambda d: -d.confidence)
             if d.class_name not in kinds
@@ -449,10 +515,11 @@ class PartBook:
 
     def _track_loose(
         self, loose: list[Detection], sight: _Sighting, size: tuple[int, int], judging: Judging
-    ) -> None:
+    ) -> list[_PartTrack]:
         tracker = self._loose_tracker
         if not loose and not tracker.tracking:
-            return  # nothing to follow: the tracker has no state to age either
+            return []  # nothing to follow: the tracker has no state to age either
+        seen = []
         for track_id, d, velocity in _track(tracker, loose, sight.frame, size):
             key = self._loose_id.setdefault(track_id, next(self._loose_ids))
             track = self._loose.get(key)
@@ -465,6 +532,8 @@ class PartBook:
                 track.defects[0].add(d, sight, (None,) * 4)
             track.see(d, sight, velocity, size)
             self._number(track)
+            seen.append(track)
+        return seen
 
     def _decide(self, frame: int | None, width: int) -> list[PartVerdict]:
         """Decide the parts that left the view (``frame`` None: the run ended, every part has) or
@@ -484,8 +553,12 @@ class PartBook:
                     self._decided.add(track_id)
                     if verdict is not None:
                         out.append(verdict)
+                        if self.asked is not None:
+                            self.asked.give.append(track_id)
                 if gone:
                     del book[track_id]
+                    if self.asked is not None:
+                        self.asked.drop.append(track_id)
         return out
 
     def _verdict(self, track: _PartTrack, loose: bool) -> PartVerdict | None:
@@ -591,6 +664,20 @@ def _gap(
 def _clipped(box: Box, size: tuple[int, int]) -> Box:
     w, h = size
     return (max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3]))
+
+
+def _size(image: np.ndarray | None, size: tuple[int, int] | None) -> tuple[int, int]:
+    """A frame's (width, height): its image's, or as given for a frame that is elsewhere."""
+    if image is not None:
+        return image.shape[1], image.shape[0]
+    if size is None:
+        raise ValueError("a frame given without its image needs its size")
+    return size
+
+
+def part_picture(image: np.ndarray, box: Box, loose: bool) -> tuple[np.ndarray, tuple[int, int]]:
+    """A part's picture for the record (a defect tracked alone: the defect with room around it)."""
+    return context_crop(image, box) if loose else _crop(image, box)
 
 
 def _crop(image: np.ndarray, box: Box, margin: int = 8) -> tuple[np.ndarray, tuple[int, int]]:

@@ -73,6 +73,7 @@ class BenchOptions:
     line_fps: float = 0.0  # the switch's eager stream: frames due per second; 0: back to back
     batch: int = 1  # frames per call
     hog: bool = False  # time every contender again beside a process that keeps a core busy
+    tracking_processes: int | None = None  # a line of many cameras: where its parts are followed
 
 
 def bench_frames(

@@ -49,6 +49,7 @@ class LineConfig:
     compile_ahead: bool | None = None  # None: on a GPU and with OpenVINO, where a cached compile is cheap
     loop: bool = False
     save_images: bool = True
+    tracking_processes: int | None = None  # processes that follow the cameras' parts; None: by camera count
 
     def __post_init__(self) -> None:
         for name in ("min_confidence", "draw_confidence", "iou"):
@@ -61,6 +62,10 @@ class LineConfig:
             raise ConfigError(f"a defect must be seen on 1..1000 frames to count, got {self.min_frames}")
         if self.exit_line is not None and not (math.isfinite(self.exit_line) and 0 < self.exit_line <= 1):
             raise ConfigError(f"the exit line is a fraction of the frame's width, 0..1, got {self.exit_line}")
+        if self.tracking_processes is not None and not 0 <= self.tracking_processes <= 64:
+            raise ConfigError(
+                f"processes following parts must be within 0..64, got {self.tracking_processes}"
+            )
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}: choose {' or '.join(BACKENDS)}")
         if self.roi is not None and not all(math.isfinite(v) for v in self.roi):

@@ -5,7 +5,9 @@ frames that are there from every slot in the calling thread (the headless run's 
 window's inspection QThread), lets the backend switch act on the boundary, runs them through the
 engine as one batch, and each camera inspects and logs its frame and publishes the result. With
 several cameras that last step runs in a judging thread, one batch behind: while it judges a batch
-the next one is on the GPU (at 64 cameras each step takes about as long as the other).
+the next one is on the GPU (at 64 cameras each step takes about as long as the other). A line of
+many cameras follows its parts in processes of its own (``book_process``), beside the lock of the
+interpreter its capture, loop and judging threads share.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from inspector.inference.backends import CompiledBackend
 from inspector.inference.engine import Engine, EngineOutput
 from inspector.inference.frame_pipeline import PIPELINE_MODES, mode_on
 from inspector.inference.model import DetectorModel
+from inspector.inspection.book_process import BookProcess
 from inspector.inspection.parts import PartVerdict
 from inspector.inspection.rules import InspectionRules
 from inspector.line.config import LineConfig
@@ -135,8 +138,10 @@ class Line:
         run_id: int,
         outputs: Outputs,
         latency_samples: int = 10_000,
+        book_processes: Sequence[BookProcess] = (),
     ) -> None:
         self.config = config
+        self.book_processes = tuple(book_processes)  # where the cameras' part books are, if not here
         self.model = model
         self.device_name = device_name
         self.engine = engine
@@ -290,6 +295,8 @@ class Line:
                 name=f"capture {camera.name}",
                 daemon=True,
             )
+        for process in self.book_processes:
+            process.wait_ready()
         self._restart_stats()
         self.outputs.watch_trigger(self.config.trigger)
         for camera in self.cameras:
@@ -408,6 +415,8 @@ class Line:
         if self._next_recipe is not None:
             self._change_recipe(frame_index)
         for camera, frame, once, out in inspected:
+            camera.inspector.ask(frame, out, once)
+        for camera, frame, once, out in inspected:
             result = camera.inspector.judge(frame, out, started, once)
             for stats in (camera.stats, self.stats):
                 stats.add(result)
@@ -448,12 +457,16 @@ class Line:
         self.switch.close()
         done: list[PartVerdict] = []
         now = time.perf_counter()
-        for camera in self.cameras:
-            theirs = camera.inspector.finish()
-            for part in theirs:
-                camera.stats.add_part(part, now)
-                self.stats.add_part(part, now)
-            done += theirs
+        try:
+            for camera in self.cameras:
+                theirs = camera.inspector.finish()
+                for part in theirs:
+                    camera.stats.add_part(part, now)
+                    self.stats.add_part(part, now)
+                done += theirs
+        finally:
+            for process in self.book_processes:
+                process.close()
         self.outputs.decided(done, self.engine.backend.label)
         self._ended = self._ended or STOPPED
         self._report_state()

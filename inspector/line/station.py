@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from inspector.inference.engine import Engine
 from inspector.inference.frame_pipeline import mode_on
 from inspector.inference.model import DetectorModel, file_sha256, load_detector, model_input_size
 from inspector.inference.threads import limit_cpu_threads
+from inspector.inspection.book_process import BookProcess, RemoteBook, book_processes_for
 from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.line.config import LineConfig
 from inspector.line.line import Line, sources_name
@@ -36,6 +38,18 @@ log = logging.getLogger(__name__)
 
 def _naming(camera: str, on_status: StatusCallback) -> StatusCallback:
     return lambda message: on_status(f"{camera}: {message}")
+
+
+def _part_books(
+    configs: list[PartsConfig], keep_images: bool, asked: int | None
+) -> tuple[list[BookProcess], list[PartBook | RemoteBook]]:
+    """Each camera's part book: here, or in one of the processes a line of many cameras follows
+    its parts in (the cameras dealt out in turn, so each process gets its share of every batch)."""
+    count = book_processes_for(len(configs), asked, os.cpu_count() or 1)
+    if not count:
+        return [], [PartBook(c, keep_images) for c in configs]
+    processes = [BookProcess(configs[i::count], keep_images) for i in range(count)]
+    return processes, [processes[i % count].books[i // count] for i in range(len(configs))]
 
 
 def available_devices() -> list[str]:
@@ -132,17 +146,22 @@ class Station:
             RunInfo(sources_name(cameras), model.path, model.sha256, backend, device_name, settings)
         )
         self.outputs.begin_run(run_id, model.sha256, {name: i for i, name in model.names.items()})
-        inspectors = []
-        for name, source in cameras:
-            parts = PartsConfig(
-                frozenset(part_classes), config.min_frames, exit_line=config.exit_line, camera=name
+        parts = [
+            PartsConfig(frozenset(part_classes), config.min_frames, exit_line=config.exit_line, camera=name)
+            for name, _ in cameras
+        ]
+        # no crops copied for a run that keeps none
+        processes, books = _part_books(parts, config.save_images, config.tracking_processes)
+        inspectors = [
+            (
+                name,
+                source,
+                Inspector(
+                    engine, rules, self.writer, run_id, config.save_images, book, config.log_frames, name
+                ),
             )
-            # no crops copied for a run that keeps none
-            book = PartBook(parts, keep_images=config.save_images)
-            inspector = Inspector(
-                engine, rules, self.writer, run_id, config.save_images, book, config.log_frames, name
-            )
-            inspectors.append((name, source, inspector))
+            for (name, source), book in zip(cameras, books, strict=True)
+        ]
         line = Line(
             config,
             inspectors,
@@ -154,6 +173,7 @@ class Station:
             run_id,
             self.outputs,
             latency_samples,
+            processes,
         )
         if config.backend == "compiled":
             line.switch.want_compiled(config.mode, wait=wait_for_compile)

@@ -199,7 +199,7 @@ def test_a_triggered_inspection_judges_the_part_under_the_camera_on_one_frame():
     )
     assert [d.class_name for d in first.defects] == ["dent"], "the scratch lies off the part"
     assert first.defects[0].frames == 1 and first.image is not None
-    x0, y0 = first.image_origin
-    assert first.defects[0].pictured == (500 - x0, 260 - y0, 530 - x0, 290 - y0)
+    # in frame pixels, as a tracked part's defects are: the record's image origin places them on it
+    assert first.defects[0].pictured == (500, 260, 530, 290) and first.image_origin == (392, 192)
     empty = b.judge_once(8, [], RULES, IMAGE, 1008.0)
     assert (empty.part, empty.kind, empty.verdict, empty.box) == (2, "part", OK, (0.0, 0.0, 1280.0, 720.0))

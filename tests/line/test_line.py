@@ -167,11 +167,13 @@ def _batch_sizes(line):
     return sizes
 
 
-def test_each_camera_of_a_line_has_its_own_parts_and_records_and_shares_the_batch(station):
+@pytest.mark.parametrize("processes", [None, 2], ids=["books-here", "books-in-2-processes"])
+def test_each_camera_of_a_line_has_its_own_parts_and_records_and_shares_the_batch(station, processes):
     frames, names = 80, ("top", "side", "bottom")
     config = CONFIG.with_(imgsz=320, seed=21)
     cameras = tuple(f"{name}=synthetic:fps=0,frames={frames}" for name in names)
-    line = station.build_line(config.with_(cameras=cameras))
+    line = station.build_line(config.with_(cameras=cameras, tracking_processes=processes))
+    assert len(line.book_processes) == (processes or 0)
     sizes = _batch_sizes(line)
     decided = []
     assert line.run(on_result=lambda result: decided.extend(result.decided)) is None
@@ -186,8 +188,15 @@ def test_each_camera_of_a_line_has_its_own_parts_and_records_and_shares_the_batc
     for place, name in enumerate(names):
         # each camera is a line of its own (seed 21, 22, 23): it judges what that line alone judges
         alone = _run_alone(station, config.with_(source=f"synthetic:fps=0,frames={frames}", seed=21 + place))
-        parts = [_judged(p) for p in decided if p.camera == name and p.kind]
+        theirs = [p for p in decided if p.camera == name and p.kind]
+        parts = [_judged(p) for p in theirs]
         assert parts == [_judged(p) for p in alone if p.kind]
+        # the same pictures, taken where the frames are even when the parts are followed elsewhere
+        assert [_pictured(p) for p in theirs] == [_pictured(p) for p in alone if p.kind]
+        boxes = [[d.pictured for d in p.defects] for p in alone if p.kind]
+        assert [[d.pictured for d in p.defects] for p in theirs] == [  # a batch moves boxes by bits
+            [pytest.approx(box, abs=0.01) for box in part] for part in boxes
+        ]
         assert len(parts) >= 3 and any(v == "NG" for _, _, v, _ in parts), name
         assert sorted((n, v) for c, n, v in rows if c == name) == sorted((n, v) for n, _, v, _ in parts)
     assert sorted(set(defects)) == sorted(names) and len(defects) == line.defects_logged
@@ -197,6 +206,12 @@ def test_each_camera_of_a_line_has_its_own_parts_and_records_and_shares_the_batc
 
 def _judged(part):
     return part.part, part.kind, part.verdict, part.defect_classes
+
+
+def _pictured(part):
+    """A part's picture: its crop of its best frame, and where the crop lies."""
+    image = None if part.image is None else (part.image.shape, hash(part.image.tobytes()))
+    return part.best_frame, image, part.image_origin
 
 
 def _run_alone(station, config):
