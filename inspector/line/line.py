@@ -26,7 +26,7 @@ from inspector.inference.backends import CompiledBackend
 from inspector.inference.engine import Engine, EngineOutput
 from inspector.inference.frame_pipeline import PIPELINE_MODES, mode_on
 from inspector.inference.model import DetectorModel
-from inspector.inspection.book_process import BookProcess
+from inspector.inspection.book_process import BookProcess, BookProcessError
 from inspector.inspection.parts import PartVerdict
 from inspector.inspection.rules import InspectionRules
 from inspector.line.config import LineConfig
@@ -170,6 +170,7 @@ class Line:
         self._stop_asked = False
         self._closed = False
         self._off_size: set[tuple[int, int]] = set()  # frame sizes said to run on eager
+        self._failure: str | None = None  # why the run ended early, other than a camera's source
 
     @property
     def frames(self) -> int:
@@ -183,7 +184,11 @@ class Line:
 
     @property
     def error(self) -> str | None:
-        """Why a camera's source failed (the first one's), or ``None``."""
+        """Why the run ended before its time: a process that followed parts ended, or a camera's
+        source failed (the first one's); else ``None``."""
+        return self._failure or self._source_error()
+
+    def _source_error(self) -> str | None:
         return next(
             (
                 f"{c.name}: {c.slot.error}" if len(self.cameras) > 1 else c.slot.error
@@ -341,10 +346,14 @@ class Line:
                     self._judge(inspected, started, taken[0][1].index, on_result)
                 else:
                     judging.put(inspected, started, taken[0][1].index)
+        except BookProcessError as exc:  # not a bug: a process the system ended (out of memory, say)
+            self._failure = str(exc)
         finally:
             gc.unfreeze()
             if judging is not None:
                 failure = judging.finish()  # the batch in hand is judged and logged, not lost
+                if isinstance(failure, BookProcessError):
+                    self._failure, failure = self._failure or str(failure), None
             self.stats.ended = time.perf_counter()
             self._stop.set()
             for camera in self.cameras:
@@ -354,7 +363,7 @@ class Line:
                 camera.capture.join(timeout=10)
                 if camera.capture.is_alive():
                     log.warning("the capture thread of %s did not end within 10 s", camera.source.name)
-            self._ended = SOURCE_LOST if self.error else STOPPED
+            self._ended = SOURCE_LOST if self._source_error() else STOPPED
             self._report_state()
         if failure is not None:
             raise failure
@@ -459,7 +468,11 @@ class Line:
         now = time.perf_counter()
         try:
             for camera in self.cameras:
-                theirs = camera.inspector.finish()
+                try:
+                    theirs = camera.inspector.finish()
+                except BookProcessError as exc:  # the parts it followed ended with its process
+                    log.warning("%s: the parts in view were left undecided: %s", camera.name, exc)
+                    continue
                 for part in theirs:
                     camera.stats.add_part(part, now)
                     self.stats.add_part(part, now)

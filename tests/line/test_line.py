@@ -204,6 +204,25 @@ def test_each_camera_of_a_line_has_its_own_parts_and_records_and_shares_the_batc
     assert list(run.settings["cameras"]) == list(names)
 
 
+def test_a_tracking_process_that_dies_ends_the_run_with_why_and_the_run_is_closed(station):
+    config = CONFIG.with_(cameras=("synthetic:fps=0", "synthetic:fps=0"), tracking_processes=1)
+    line = station.build_line(config)
+    (process,) = line.book_processes
+
+    def kill_at_10(result):
+        if line.frames == 10:
+            process._process.kill()
+
+    error = line.run(frames=200, on_result=kill_at_10)  # said, as a source that fails is
+    assert error == line.error == "the process following the parts of cam1, cam2 ended (exit status -9)"
+    assert line.close() == (), "what it followed is gone with it"
+    assert line.state() == "stopped"
+    station.writer.flush()
+    with Session(station.db) as s:
+        run = s.get(Run, line.run_id)
+        assert run.ended_at is not None and 10 <= run.frames < 400
+
+
 def _judged(part):
     return part.part, part.kind, part.verdict, part.defect_classes
 
