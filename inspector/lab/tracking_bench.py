@@ -10,6 +10,7 @@ import numpy as np
 
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.detections import Detection
+from inspector.inspection.book_process import BookProcess
 from inspector.inspection.parts import DEFAULT_PART_CLASSES, PartBook, PartsConfig
 from inspector.inspection.rules import InspectionRules
 from inspector.lab.bench import latency_stats
@@ -49,7 +50,8 @@ def measure_tracking(frames: int = 2000, warmup: int = 200, seed: int = 0) -> di
     image = np.zeros((WIDE[1], WIDE[0], 3), np.uint8)
     defects = frozenset(LINE_CLASSES) - frozenset(DEFAULT_PART_CLASSES)
     rules = InspectionRules(defects, 0.5)
-    book = PartBook(PartsConfig(frozenset(DEFAULT_PART_CLASSES)))
+    config = PartsConfig(frozenset(DEFAULT_PART_CLASSES))
+    book = PartBook(config)
     ms, in_view, decided = [], [], 0
     for index, dets in enumerate(stream):
         start = time.perf_counter()
@@ -65,13 +67,42 @@ def measure_tracking(frames: int = 2000, warmup: int = 200, seed: int = 0) -> di
         "parts_in_view_max": int(max(in_view)),
         "parts_decided": decided,
         "ms_per_frame": latency_stats(ms),
+        "station_cpu_us_per_frame": _station_cost(config, stream[warmup:], rules, image),
     }
 
 
+def _station_cost(
+    config: PartsConfig, stream: list[list[Detection]], rules: InspectionRules, image: np.ndarray
+) -> dict[str, float]:
+    """Microseconds of the station's own CPU per frame (its process's, not the book process's):
+    with the book here, and with the book in a process of its own, where the station pays for
+    sending each frame's detections, taking the answer and cutting the pictures."""
+    here = PartBook(config)
+    started = time.process_time()
+    for index, dets in enumerate(stream):
+        here.update(index, dets, rules, image, float(index))
+    cost = {"book here": (time.process_time() - started) / len(stream) * 1e6}
+    process = BookProcess([config], keep_images=True)
+    try:
+        process.wait_ready()
+        (book,) = process.books
+        size = (image.shape[1], image.shape[0])
+        started = time.process_time()
+        for index, dets in enumerate(stream):
+            book.ask(index, dets, rules, size, float(index))
+            book.update(index, dets, rules, image, float(index))
+        cost["book in a process"] = (time.process_time() - started) / len(stream) * 1e6
+    finally:
+        process.close()
+    return {name: round(us, 1) for name, us in cost.items()}
+
+
 def format_tracking(report: dict[str, Any]) -> str:
-    ms = report["ms_per_frame"]
+    ms, cost = report["ms_per_frame"], report["station_cpu_us_per_frame"]
     return (
         f"following parts (tracking, defects, verdicts): {report['parts_in_view_mean']:.1f} parts in view "
         f"(max {report['parts_in_view_max']}) on {report['frame']}, {report['frames']} frames: "
-        f"p50 {ms['p50']:.3f} ms, p95 {ms['p95']:.3f} ms, p99 {ms['p99']:.3f} ms per frame"
+        f"p50 {ms['p50']:.3f} ms, p95 {ms['p95']:.3f} ms, p99 {ms['p99']:.3f} ms per frame\n"
+        f"the station's own CPU per frame: {cost['book here']:.1f} us with the part book in its process, "
+        f"{cost['book in a process']:.1f} us with the book in a process of its own"
     )

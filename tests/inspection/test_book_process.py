@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from inspector.detections import Detection
 from inspector.inspection.book_process import BookProcess, BookProcessError, book_processes_for
 from inspector.inspection.parts import PartBook, PartsConfig
 from inspector.inspection.rules import InspectionRules
@@ -96,8 +97,11 @@ def test_a_failing_book_process_says_whose_parts_and_why():
     process = BookProcess(_configs(), keep_images=True)
     try:
         a, b = process.books
-        with pytest.raises(BookProcessError, match=r"following the parts of b failed: AttributeError"):
-            b.update(0, [object()], RULES, _image(0))
+        broken = Detection(4, "plate", 0.9, "left", 0.0, 10.0, 10.0)  # type: ignore[arg-type]
+        with pytest.raises(
+            BookProcessError, match=r"parts of b failed: ValueError: could not .*\(belt_tracker.py:\d+\)"
+        ):
+            b.update(0, [broken], RULES, _image(0))
         assert a.update(0, [], RULES, _image(0)) == ([], []), "the process goes on for the others"
         process._process.kill()
         process._process.join()

@@ -11,6 +11,8 @@ def test_the_wide_line_holds_about_ten_parts_and_the_book_decides_them(capsys):
     assert 8 <= report["parts_in_view_mean"] <= 12 and report["parts_decided"] >= 5
     ms = report["ms_per_frame"]
     assert 0 < ms["p50"] <= ms["p95"] <= ms["p99"]
+    assert set(report["station_cpu_us_per_frame"]) == {"book here", "book in a process"}
+    assert all(us > 0 for us in report["station_cpu_us_per_frame"].values())
     assert main(["bench", "--tracking-only", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tracking"]["frames"] == 2000
 
