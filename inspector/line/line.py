@@ -300,8 +300,13 @@ class Line:
                 name=f"capture {camera.name}",
                 daemon=True,
             )
-        for process in self.book_processes:
-            process.wait_ready()
+        try:
+            for process in self.book_processes:
+                process.wait_ready()
+        except BookProcessError as exc:  # one did not start: no camera is opened
+            self._failure, self._ended = str(exc), STOPPED
+            self._report_state()
+            return self.error
         self._restart_stats()
         self.outputs.watch_trigger(self.config.trigger)
         for camera in self.cameras:

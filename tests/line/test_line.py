@@ -221,6 +221,12 @@ def test_a_tracking_process_that_dies_ends_the_run_with_why_and_the_run_is_close
     with Session(station.db) as s:
         run = s.get(Run, line.run_id)
         assert run.ended_at is not None and 10 <= run.frames < 400
+    # one that never started: the run ends before it opens a camera
+    line = station.build_line(config)
+    line.book_processes[0]._process.kill()
+    assert line.run(frames=5) == line.error and "ended (exit status -9)" in line.error
+    assert line.frames == 0 and all(c.capture is not None and not c.capture.is_alive() for c in line.cameras)
+    line.close()
 
 
 def _judged(part):
