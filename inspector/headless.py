@@ -92,6 +92,7 @@ def run_headless(
         "compile_s": round(line.compile_s, 2),
         "latency_ms": line.stats.latency.summary(),
         "backend": line.engine.backend.label,
+        "tracking_processes": len(line.book_processes),
         "device": line.device_name,
         "model": line.model.path,
         "model_sha256": line.model.sha256,
@@ -213,7 +214,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"run {summary['run_id']}: {summary['frames']} frames from {summary['source']}, "
         f"{summary['defects_logged']} defects logged to {summary['database']}",
         f"model {summary['model']} at {summary['imgsz']} px on {summary['device']}, "
-        f"backend {summary['backend']}",
+        f"backend {summary['backend']}"
+        + (f", parts followed in {n} processes" if (n := summary["tracking_processes"]) else ""),
         _parts_line(summary),
         f"{summary['fps']:.1f} frames/s, {summary['frames_dropped']} frames dropped"
         + (f", {summary['compile_s']:.1f} s spent compiling" if summary["compile_s"] else ""),

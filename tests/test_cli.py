@@ -277,11 +277,12 @@ def test_a_headless_line_of_several_cameras_reports_each(tmp_path, capsys):
     assert {c: sum(p["camera"] == c for p in decided) for c in cameras} == {
         c: v["parts"] for c, v in cameras.items()
     }
-    assert (
-        main([*args, "--source", "synthetic:fps=0,frames=8", "--source", "b=synthetic:fps=0,frames=8"]) == 0
-    )
+    assert summary["tracking_processes"] == 0, "two cameras: their parts are followed here"
+    two = ["--source", "synthetic:fps=0,frames=8", "--source", "b=synthetic:fps=0,frames=8"]
+    assert main([*args, *two, "--tracking-processes", "2"]) == 0
     out = capsys.readouterr().out
     assert "2 cameras: cam1 synthetic" in out and "  cam1: 8 frames" in out and "  b: 8 frames" in out
+    assert "backend eager, parts followed in 2 processes" in out
     assert main(["history", "--db", str(db), "--parts", "--run", "1"]) == 0
     assert " top " in capsys.readouterr().out
 
