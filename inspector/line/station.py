@@ -152,16 +152,12 @@ class Station:
         ]
         # no crops copied for a run that keeps none
         processes, books = _part_books(parts, config.save_images, config.tracking_processes)
-        inspectors = [
-            (
-                name,
-                source,
-                Inspector(
-                    engine, rules, self.writer, run_id, config.save_images, book, config.log_frames, name
-                ),
+        inspectors = []
+        for (name, source), book in zip(cameras, books, strict=True):
+            inspector = Inspector(
+                engine, rules, self.writer, run_id, config.save_images, book, config.log_frames, name
             )
-            for (name, source), book in zip(cameras, books, strict=True)
-        ]
+            inspectors.append((name, source, inspector))
         line = Line(
             config,
             inspectors,
