@@ -496,14 +496,14 @@ def test_int8_calibrates_on_the_lines_frames_and_finds_what_eager_finds(tmp_path
     int8, int8_score, said = _scored(tmp_path, "int8", "--backend", "compiled", "--mode", "openvino-int8")
     assert int8["backend"] == "compiled (openvino-int8)" and int8["frames"] == 450
     # eager inspected the frames it calibrated on; the run's numbers describe the INT8 line
-    assert "collecting frames" in said and "quantizing to INT8" in said and int8["compile_s"] > 0
+    assert "NNCF on 64 frames of the line" in said and int8["compile_s"] > 0
     assert "nncf" not in said.lower() or "NNCF on" in said  # no library chatter, only the station's
     for key in ("precision", "recall"):
         assert abs(int8_score[key] - eager_score[key]) <= 0.02, (eager_score, int8_score)
     assert int8_score["true_positives"] > 100
     # the next run finds the quantized network in the cache: no calibration, no wait
     again, again_score, said = _scored(tmp_path, "again", "--backend", "compiled", "--mode", "openvino-int8")
-    assert "from the on-disk cache" in said and "collecting frames" not in said
+    assert "from the on-disk cache" in said and "quantizing to INT8" not in said
     assert again["backend"] == "compiled (openvino-int8)" and again["compile_s"] < int8["compile_s"]
     for key in ("precision", "recall"):  # this time every frame was INT8's
         assert abs(again_score[key] - eager_score[key]) <= 0.02, (eager_score, again_score)

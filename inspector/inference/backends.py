@@ -261,20 +261,20 @@ class CompiledBackend:
             self.frame_pool.clear()
             self._cancel_event = cancelled
             try:
+                h, w = frame_shape
+                if PIPELINE_MODES[self.mode].int8:  # filled by ``offer`` from now on, while the worker starts
+                    geo = letterbox_geometry(h, w, self.imgsz, self.model.stride)
+                    self._calibration = CalibrationFrames(geo)
                 if not self._loaded and progress is not None:
                     loading = "loading torch and the model"
                     progress(CompileProgress("starting worker", 0.0, 0.0, loading, expected))
                 self._ensure_loaded()
                 if cancelled is not None and cancelled.is_set():
                     raise CompileError("compile cancelled")
-                h, w = frame_shape
                 frames = self.frame_pool.allocate((h, w), reserved=batch)
                 self._out_buf = torch.empty((batch, MAX_CANDIDATES, 7), dtype=torch.float32).share_memory_()
                 mailbox = new_mailbox(batch)
                 self._mailbox = mailbox.numpy()
-                if PIPELINE_MODES[self.mode].int8:  # filled by ``offer`` while the worker waits for it
-                    geo = letterbox_geometry(h, w, self.imgsz, self.model.stride)
-                    self._calibration = CalibrationFrames(geo)
                 message = ("prepare", self.mode, frames, batch, self._out_buf, mailbox, self._calibration)
                 self._send(message)
                 while True:

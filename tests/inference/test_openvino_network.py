@@ -9,6 +9,7 @@ import torch
 
 from inspector.capture.synthetic import SyntheticConveyor
 from inspector.inference.backends import CompiledBackend, CompileError
+from inspector.inference.calibration import EVERY, FRAMES
 from inspector.inference.compile_durations import CompileDurations
 from inspector.inference.compiled_worker import compile_kind, compiled_marker, saved_function
 from inspector.inference.engine import Engine
@@ -83,6 +84,29 @@ def test_openvino_matches_eager_on_held_out_seeds_and_keeps_its_conversion(demo_
         assert _agree(eager, served, frames[:1]) >= 2
     finally:
         again.close()
+
+
+def test_int8_keeps_the_frames_a_line_offers_while_its_worker_still_starts(demo_model, tmp_path):
+    """A line's first frames arrive while the compile worker loads torch: a short run must not end
+    before INT8 has the frames it calibrates on because the first ones were turned away."""
+    frames = [SyntheticConveyor(seed=7, fps=0).render(i).image for i in range(0, 80, 10)]
+    backend = CompiledBackend(demo_model, 224, "openvino-int8", cache_dir=tmp_path)
+    seen = []
+
+    def progress(p):
+        if p.stage == "starting worker":  # no worker yet: the line offers every frame it inspects
+            for i in range(EVERY * FRAMES):
+                backend.offer(frames[i % len(frames)])
+            assert backend.calibrated()
+        seen.append((p.stage, p.detail))
+
+    try:
+        backend.prepare(SHAPE, progress=progress)
+        assert backend.label == "compiled (openvino-int8)"
+    finally:
+        backend.close()
+    assert seen[0][0] == "starting worker" and "collecting frames" not in [s for s, _ in seen]
+    assert f"calibrated on {FRAMES} frames of the line" in seen[-1][1]
 
 
 def test_bf16_is_a_mode_only_where_the_cpu_computes_in_it_and_finds_what_eager_finds(demo_model, tmp_path):
